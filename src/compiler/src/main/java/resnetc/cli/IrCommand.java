@@ -1,0 +1,27 @@
+package resnetc.cli;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+import resnetc.Frontend;
+import resnetc.ir.Printer;
+
+@Command(name = "ir", description = "Print the IR of a spec.")
+final class IrCommand implements Callable<Integer> {
+  @Spec CommandSpec cmd;
+
+  @Parameters(paramLabel = "SPEC") Path spec;
+
+  @Option(names = "--origins", description = "annotate each node with the spec line it came from")
+  boolean origins;
+
+  @Override
+  public Integer call() {
+    cmd.commandLine().getOut().print(Printer.print(Frontend.load(spec).graph(), origins));
+    return 0;
+  }
+}

@@ -1,0 +1,139 @@
+package resnetc.cli;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+import resnetc.Frontend;
+import resnetc.interp.Interpreter;
+import resnetc.ir.Graph;
+import resnetc.runtime.Cifar;
+import resnetc.runtime.F32;
+import resnetc.weights.RandomWeights;
+
+@Command(name = "run", description = "Run a model on a file of inputs and write its outputs (little-endian float32 [N, classes]).")
+final class RunCommand implements Callable<Integer> {
+  @Spec CommandSpec cmd;
+
+  @Parameters(paramLabel = "SPEC") Path spec;
+
+  @ArgGroup(exclusive = true)
+  WeightSource weights = new WeightSource();
+
+  static final class WeightSource {
+    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors checkpoint (default: the spec's 'weights { file ... }')")
+    Path file;
+
+    @Option(names = "--random-weights", paramLabel = "SEED", description = "deterministic random weights, batch norm calibrated")
+    Long seed;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1")
+  InputSource input;
+
+  static final class InputSource {
+    @Option(names = "--input-cifar", paramLabel = "FILE", description = "CIFAR binary records; the spec's preprocessing is applied")
+    Path cifar;
+
+    @Option(names = "--input-f32", paramLabel = "FILE", description = "preprocessed little-endian float32 NCHW")
+    Path f32;
+  }
+
+  @Option(names = "--output", paramLabel = "FILE", description = "where to write the outputs")
+  Path output;
+
+  @Option(names = "--limit", paramLabel = "N", description = "use at most N inputs")
+  int limit;
+
+  @Option(names = "--batch", paramLabel = "B", defaultValue = "50", description = "images per batch (default ${DEFAULT-VALUE})")
+  int batch;
+
+  @Option(names = "--backend", defaultValue = "reference", description = "execution backend: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
+  Backend backend;
+
+  @Option(names = "--compare", paramLabel = "FILE", description = "reference outputs (float32) to report the max abs/rel error against")
+  Path compare;
+
+  enum Backend { reference }
+
+  @Override
+  public Integer call() throws IOException {
+    PrintWriter out = cmd.commandLine().getOut();
+    if (batch < 1) throw new Main.UserError("--batch must be at least 1");
+    Frontend.Loaded loaded = Frontend.load(spec);
+    Graph g = weights(loaded);
+
+    float[] x;
+    int[] labels = null;
+    if (input.cifar != null) {
+      Cifar data = Cifar.read(input.cifar, limit);
+      x = data.pixels();
+      labels = data.labels();
+      if (loaded.model().preprocess() == null) {
+        cmd.commandLine().getErr().println("resnetc: warning: the spec has no preprocess section; feeding raw pixel values 0..255");
+      }
+    } else {
+      g = Frontend.withoutPreprocess(g);
+      x = F32.read(input.f32);
+    }
+    long perItem = g.input().type().elementsPerItem();
+    if (x.length % perItem != 0) {
+      throw new Main.UserError("input has " + x.length + " values, not a whole number of " + g.input().type().itemShape() + " inputs");
+    }
+    int n = (int) (x.length / perItem);
+    if (limit > 0 && n > limit) {
+      n = limit;
+      x = java.util.Arrays.copyOf(x, (int) (n * perItem));
+    }
+    if (x.length != g.input().type().elementsPerItem() * n || n == 0) throw new Main.UserError("no inputs");
+
+    Interpreter interp = new Interpreter(g);
+    int classes = (int) g.outputType().elementsPerItem();
+    float[] y = new float[n * classes];
+    long t0 = System.nanoTime();
+    for (int start = 0; start < n; start += batch) {
+      int b = Math.min(batch, n - start);
+      float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
+      System.arraycopy(interp.run(chunk, b), 0, y, start * classes, b * classes);
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    if (output != null) F32.write(output, y);
+
+    out.printf(Locale.ROOT, "images: %d%n", n);
+    out.printf(Locale.ROOT, "time_s: %.3f (%.2f ms/image, backend %s)%n", seconds, seconds * 1000 / n, backend);
+    if (labels != null) {
+      int correct = 0;
+      for (int i = 0; i < n; i++) if (F32.argmax(y, i * classes, classes) == labels[i]) correct++;
+      out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / n);
+    }
+    if (compare != null) compare(out, y, F32.read(compare));
+    return 0;
+  }
+
+  private Graph weights(Frontend.Loaded loaded) {
+    if (weights.seed != null) return RandomWeights.generate(loaded.graph(), weights.seed);
+    Path file = weights.file != null ? weights.file : loaded.specWeights();
+    if (file == null) {
+      throw new Main.UserError(spec + " names no weights file: pass --weights FILE or --random-weights SEED");
+    }
+    return Frontend.bind(loaded, file);
+  }
+
+  private static void compare(PrintWriter out, float[] y, float[] ref) {
+    if (ref.length < y.length) throw new Main.UserError("--compare file has " + ref.length + " values, fewer than the " + y.length + " outputs");
+    double maxAbs = 0, maxRef = 0;
+    for (int i = 0; i < y.length; i++) {
+      maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
+      maxRef = Math.max(maxRef, Math.abs(ref[i]));
+    }
+    out.printf(Locale.ROOT, "max_abs_error: %.3g%n", maxAbs);
+    out.printf(Locale.ROOT, "max_rel_error: %.3g (max abs error / max |reference|)%n", maxRef == 0 ? 0 : maxAbs / maxRef);
+  }
+}

@@ -1,0 +1,36 @@
+package resnetc;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/** Locates the repository root and the read-only shared data next to it ({@code <root>/../shared}). */
+public final class TestPaths {
+  private TestPaths() {}
+
+  /** The {@code resnetc.root} system property, else the nearest ancestor of the working dir with the parent pom. */
+  public static Path repoRoot() {
+    String prop = System.getProperty("resnetc.root");
+    if (prop != null && !prop.isBlank()) return Path.of(prop).toAbsolutePath().normalize();
+    for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+      if (isParentPom(dir.resolve("pom.xml"))) return dir;
+    }
+    throw new IllegalStateException("no pom.xml with resnetc-parent above " + Path.of("").toAbsolutePath());
+  }
+
+  /** A file or directory under the shared data dir, if present. */
+  public static Optional<Path> shared(String relative) {
+    Path p = repoRoot().resolve("../shared").resolve(relative).normalize();
+    return Files.exists(p) ? Optional.of(p) : Optional.empty();
+  }
+
+  private static boolean isParentPom(Path pom) {
+    try {
+      return Files.isRegularFile(pom) && Files.readString(pom).contains("<artifactId>resnetc-parent</artifactId>");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
