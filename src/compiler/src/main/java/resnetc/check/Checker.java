@@ -80,7 +80,7 @@ public final class Checker {
       Pos namePos = s.name() == null ? s.pos() : s.name().pos();
       Pos dup = stageNames.putIfAbsent(name, namePos);
       if (dup != null) error(namePos, "duplicate stage name '" + name + "' (first used at line " + dup.line() + ")");
-      stages.add(stage(s, index, name, defaultBlock, defaultShortcut));
+      stages.add(stage(s, index, name, defaultBlock, once.containsKey("block"), defaultShortcut, once.containsKey("shortcut")));
     }
     Model.Weights weights = once.get("weights") instanceof Ast.Weights w ? weights(w)
         : new Model.Weights(Model.Convention.TORCHVISION, "", Map.of(), null);
@@ -150,21 +150,22 @@ public final class Checker {
         case Ast.Conv c -> {
           int k = kernel(c.kernel());
           int stride = c.stride() == null ? 1 : positive(c.stride(), c.pos(), "stride");
-          int pad = c.pad() == null ? k / 2 : c.pad();
+          int pad = c.pad() == null ? k / 2 : padding(c.pad(), c.pos());
           out.add(new Model.Conv(k, positive(c.out(), c.pos(), "output channels"), stride, pad, c.bias(), c.pos()));
         }
         case Ast.Bn b -> out.add(new Model.Bn(b.pos()));
         case Ast.Relu r -> out.add(new Model.Relu(r.pos()));
         case Ast.MaxPool m -> {
           int k = kernel(m.kernel());
-          out.add(new Model.MaxPool(k, m.stride() == null ? k : positive(m.stride(), m.pos(), "stride"), m.pad() == null ? 0 : m.pad(), m.pos()));
+          out.add(new Model.MaxPool(k, m.stride() == null ? k : positive(m.stride(), m.pos(), "stride"), m.pad() == null ? 0 : padding(m.pad(), m.pos()), m.pos()));
         }
         case Ast.AvgPool a -> {
           if (a.kernel() == null) {
+            if (!section.equals("head")) error(a.pos(), "a global 'avgpool' belongs in the head; give a stem pool a kernel, e.g. 'avgpool 2x2'");
             out.add(new Model.GlobalAvgPool(a.pos()));
           } else {
             int k = kernel(a.kernel());
-            out.add(new Model.AvgPool(k, a.stride() == null ? k : positive(a.stride(), a.pos(), "stride"), a.pad() == null ? 0 : a.pad(), a.pos()));
+            out.add(new Model.AvgPool(k, a.stride() == null ? k : positive(a.stride(), a.pos(), "stride"), a.pad() == null ? 0 : padding(a.pad(), a.pos()), a.pos()));
           }
         }
         case Ast.Fc f -> {
@@ -196,6 +197,7 @@ public final class Checker {
         error(l.pos(), "only 'fc' and 'softmax' may follow the global 'avgpool'");
       }
       if (l instanceof Model.Fc && i != fc) error(l.pos(), "the head has more than one 'fc'");
+      if (l instanceof Model.Bn && i != indexOf(head, Model.Bn.class)) error(l.pos(), "the head has more than one 'bn'");
       if (l instanceof Model.Softmax && i != head.size() - 1) error(l.pos(), "'softmax' must be the last layer");
       if (l instanceof Model.Conv || l instanceof Model.MaxPool || l instanceof Model.AvgPool) {
         error(l.pos(), "the head takes only bn, relu, avgpool, fc and softmax");
@@ -208,20 +210,22 @@ public final class Checker {
     return -1;
   }
 
-  private Model.Stage stage(Ast.Stage s, int index, String name, Model.Block defaultBlock, Model.Shortcut defaultShortcut) {
+  /** {@code blockDeclared}/{@code shortcutDeclared}: the model declares a default, possibly an invalid one already reported. */
+  private Model.Stage stage(Ast.Stage s, int index, String name, Model.Block defaultBlock, boolean blockDeclared,
+                            Model.Shortcut defaultShortcut, boolean shortcutDeclared) {
     int count = positive(s.count().value(), s.count().pos(), "block count");
     int width = positive(s.width().value(), s.width().pos(), "stage width");
     int stride = s.stride() == null ? 1 : positive(s.stride().value(), s.stride().pos(), "stride");
     for (int i = 1; i < s.blocks().size(); i++) error(s.blocks().get(i).pos(), "stage '" + name + "' overrides 'block' twice");
     for (int i = 1; i < s.shortcuts().size(); i++) error(s.shortcuts().get(i).pos(), "stage '" + name + "' overrides 'shortcut' twice");
     Model.Block block = s.blocks().isEmpty() ? defaultBlock : block(s.blocks().get(0), null);
-    if (block == null) {
+    if (block == null && s.blocks().isEmpty() && !blockDeclared) {
       error(s.pos(), "stage '" + name + "' has no block type: declare 'block basic' or 'block bottleneck' for the model or in the stage");
     } else if (!s.tweaks().isEmpty()) {
       block = tweak(block, s.tweaks());
     }
     Model.Shortcut shortcut = s.shortcuts().isEmpty() ? defaultShortcut : shortcut(s.shortcuts().get(0));
-    if (shortcut == null) {
+    if (shortcut == null && s.shortcuts().isEmpty() && !shortcutDeclared) {
       error(s.pos(), "stage '" + name + "' has no shortcut kind: declare 'shortcut identity|A|B|C|D'");
     }
     return new Model.Stage(name, index, count, width, stride, block, shortcut, s.pos());
@@ -315,6 +319,7 @@ public final class Checker {
     };
     String prefix = "", file = null;
     Map<String, Model.Rename> renames = new LinkedHashMap<>();
+    Map<String, Pos> targets = new HashMap<>();
     Pos prefixPos = null, filePos = null;
     for (Ast.WeightOpt o : w.opts()) {
       switch (o) {
@@ -332,6 +337,10 @@ public final class Checker {
           Model.Rename prev = renames.putIfAbsent(r.from(), new Model.Rename(r.to(), r.pos()));
           if (prev != null) error(r.pos(), "duplicate rename of \"" + r.from() + "\" (first at line " + prev.pos().line() + ")");
           if (r.to().isEmpty() || r.from().isEmpty()) error(r.pos(), "rename needs two non-empty tensor names");
+          Pos sameTarget = targets.putIfAbsent(r.to(), r.pos());
+          if (sameTarget != null && prev == null) {
+            error(r.pos(), "a second rename to \"" + r.to() + "\" (first at line " + sameTarget.line() + ")");
+          }
         }
       }
     }
@@ -343,8 +352,16 @@ public final class Checker {
     if (!parts[0].equals(parts[1])) {
       error(k.pos(), "only square kernels are supported, got " + k.value());
     }
-    int v = positive(Integer.parseInt(parts[0].length() > 9 ? "0" : parts[0]), k.pos(), "kernel size");
-    return v;
+    return positive(parts[0].length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(parts[0]), k.pos(), "kernel size");
+  }
+
+  /** An explicit padding (never negative: the grammar has no sign), bounded like every other size. */
+  private int padding(int value, Pos pos) {
+    if (value > 1 << 20) {
+      error(pos, "pad must be between 0 and " + (1 << 20) + ", got " + (value == Integer.MAX_VALUE ? "a larger number" : value));
+      return 0;
+    }
+    return value;
   }
 
   private int positive(int value, Pos pos, String what) {

@@ -22,13 +22,22 @@ public record Model(String name, String file, String source, Input input, Prepro
    * @param widen Wide ResNet factor on the inner width
    */
   public record Block(BlockKind kind, int expansion, boolean strideOn3x3, int groups, int widthPerGroup, int widen, boolean preact) {
-    /** Channels of the inner convs of a block with {@code planes}. */
+    /** Channels of the inner convs of a block with {@code planes}; saturates at {@code Integer.MAX_VALUE}. */
     public int innerWidth(int planes) {
-      return kind == BlockKind.BASIC ? planes * widen : planes * widthPerGroup / 64 * groups * widen;
+      long w = kind == BlockKind.BASIC ? times(planes, widen) : times(times(times(planes, widthPerGroup) / 64, groups), widen);
+      return (int) Math.min(w, Integer.MAX_VALUE);
     }
 
+    /** Saturates at {@code Integer.MAX_VALUE}, which the lowering rejects. */
     public int outChannels(int planes) {
-      return kind == BlockKind.BASIC ? planes * widen : planes * expansion;
+      long c = kind == BlockKind.BASIC ? times(planes, widen) : times(planes, expansion);
+      return (int) Math.min(c, Integer.MAX_VALUE);
+    }
+
+    /** Product of non-negative factors, saturating at {@code Long.MAX_VALUE} instead of overflowing. */
+    private static long times(long a, long b) {
+      long p = a * b;
+      return Math.multiplyHigh(a, b) != 0 || p < 0 ? Long.MAX_VALUE : p;
     }
   }
 

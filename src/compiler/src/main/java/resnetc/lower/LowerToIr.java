@@ -29,6 +29,9 @@ public final class LowerToIr {
   private final Set<String> renamed = new HashSet<>();
   private Pos at = Pos.NONE;
 
+  /** The largest channel count of any layer; the checker bounds every single value by the same number. */
+  private static final int MAX_CHANNELS = 1 << 20;
+
   private LowerToIr(Model m) {
     this.m = m;
     this.naming = new Naming(m.weights().convention());
@@ -112,6 +115,10 @@ public final class LowerToIr {
     int inC = t.dim(1), width = blk.innerWidth(s.planes()), outC = blk.outChannels(s.planes());
     boolean change = stride != 1 || inC != outC;
     String where = "stage '" + s.name() + "' block " + i;
+    if (width > MAX_CHANNELS || outC > MAX_CHANNELS) {
+      throw new ShapeError(s.pos(), where + ": " + Math.max(width, outC) + (Math.max(width, outC) == Integer.MAX_VALUE ? " or more" : "")
+          + " channels is more than the " + MAX_CHANNELS + " resnetc supports");
+    }
     if (width < 1) throw new ShapeError(s.pos(), where + ": inner width " + width + " is empty (planes * width_per_group / 64 * groups)");
     if (width % blk.groups() != 0) {
       throw new ShapeError(s.pos(), where + ": groups " + blk.groups() + " do not divide the inner width " + width);
@@ -217,11 +224,24 @@ public final class LowerToIr {
   private String param(String conventional, TensorType type, Pos pos) {
     Model.Rename r = m.weights().renames().get(conventional);
     if (r != null) renamed.add(conventional);
-    return b.constant(r == null ? conventional : r.to(), type, null, origin(pos));
+    String name = r == null ? conventional : r.to();
+    checkClash(name);
+    return b.constant(name, type, null, origin(pos));
   }
 
   private String node(String name, Op op, List<String> inputs, Pos pos) {
+    checkClash(name);
     return b.add(name, op, inputs, origin(pos));
+  }
+
+  /** A rename whose target is the name of another tensor or layer is reported at the rename. */
+  private void checkClash(String name) {
+    if (!b.has(name)) return;
+    m.weights().renames().forEach((from, r) -> {
+      if (r.to().equals(name)) {
+        throw new ShapeError(r.pos(), "rename of \"" + from + "\" to \"" + name + "\" clashes with another tensor or layer of this model");
+      }
+    });
   }
 
   private String origin(Pos pos) {

@@ -26,8 +26,13 @@ public final class SpecParser {
     String source;
     try {
       source = Files.readString(path, StandardCharsets.UTF_8);
+    } catch (java.nio.file.NoSuchFileException e) {
+      throw new SpecException(List.of(new Diagnostic(path.toString(), new Pos(1, 1), "cannot read spec: no such file")), null);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new SpecException(List.of(new Diagnostic(path.toString(), new Pos(1, 1), "cannot read spec: not UTF-8 text")), null);
     } catch (IOException e) {
-      throw new SpecException(List.of(new Diagnostic(path.toString(), new Pos(1, 1), "cannot read spec: " + e.getMessage())), null);
+      String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      throw new SpecException(List.of(new Diagnostic(path.toString(), new Pos(1, 1), "cannot read spec: " + why)), null);
     }
     return parse(path.toString(), source);
   }
@@ -51,17 +56,36 @@ public final class SpecParser {
     return new Builder(file, source).spec(tree);
   }
 
-  /** ANTLR's messages with the long expected-token sets trimmed and EOF spelled out. */
+  /**
+   * ANTLR's messages in the user's terms: no long expected-token sets, token names spelled out ({@code INT} is
+   * "integer"), EOF as "end of file", and "no viable alternative" (which quotes the whole input since the
+   * item started, without its spaces) as the token that could not be parsed.
+   */
   static String friendly(Object offending, String msg) {
-    String what = offending instanceof Token t ? (t.getType() == Token.EOF ? "end of file" : "'" + t.getText() + "'") : null;
-    String m = msg.replace("<EOF>", "end of file");
-    int brace = m.indexOf("expecting {");
-    if (brace >= 0 && m.substring(brace).split(",").length > 6 && what != null) {
-      return "unexpected " + what;
+    Token t = offending instanceof Token tok ? tok : null;
+    String what = t == null ? null : t.getType() == Token.EOF ? "end of file" : "'" + t.getText() + "'";
+    if (t != null && t.getType() == ResnetLexer.ERRCHAR) return "unexpected character " + what;
+    if (msg.startsWith("no viable alternative") && what != null) return "unexpected " + what;
+    String m = msg.replace("'<EOF>'", "end of file").replace("<EOF>", "end of file");
+    int expecting = m.indexOf(" expecting ");
+    if (expecting >= 0) {
+      String head = m.substring(0, expecting), set = m.substring(expecting + " expecting ".length());
+      if (set.split(",").length > 6 && what != null) return "unexpected " + what;
+      m = head + ", expecting " + (set.startsWith("{") ? "one of " + set.substring(1, set.length() - 1) : set);
+      m = m.substring(0, expecting) + tokenNames(m.substring(expecting));
     }
-    if (offending instanceof Token t && t.getType() == ResnetLexer.ERRCHAR) return "unexpected character " + what;
-    m = m.replace("mismatched input", "unexpected").replace("extraneous input", "unexpected");
-    return m;
+    if (m.startsWith("missing ")) {
+      int at = m.lastIndexOf(" at ");
+      if (at > 0) m = "missing " + tokenNames(m.substring("missing ".length(), at)) + " before " + m.substring(at + 4);
+    }
+    return m.replace("mismatched input", "unexpected").replace("extraneous input", "unexpected");
+  }
+
+  /** Grammar token names as a user would say them. */
+  private static String tokenNames(String s) {
+    return s.replaceAll("\\bINT\\b", "integer").replaceAll("\\bFLOAT\\b", "number")
+        .replaceAll("\\bKERNEL\\b", "kernel size (like 3x3)").replaceAll("\\bID\\b", "name")
+        .replaceAll("\\bSTRING\\b", "string");
   }
 
   /** Walks the (error-free) parse tree into the AST. */
