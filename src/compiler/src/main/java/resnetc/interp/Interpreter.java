@@ -1,6 +1,7 @@
 package resnetc.interp;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -15,13 +16,15 @@ import resnetc.ir.Verifier;
 
 /**
  * The reference interpreter: plain float32 Java with PyTorch semantics, the oracle every pass and backend is
- * checked against. Values are row-major (NCHW) float arrays; batch items are independent and computed in
- * parallel, each by simple single-item loops ordered so the innermost loop is contiguous.
+ * checked against. Values are row-major (NCHW) float arrays. {@link #run} evaluates the graph node by node over the
+ * whole batch and drops values after their last use; within an op the batch items are independent and computed in
+ * parallel by simple single-item loops (convolution works on small chunks of items, see {@code conv2d}).
  *
- * <p>Precision: activations are float32 and convolutions accumulate in float32, as the backends do (and so the
- * inner loop vectorizes). The reductions whose result is a single rounding of a longer computation use double
- * internally and round once: batchnorm (per-channel scale in double), average pools, dense and softmax. That makes
- * them at least as accurate as PyTorch's float kernels, so backend differences show up as backend error.
+ * <p>Precision: activations are float32 and convolutions accumulate in float32 as the backends do, starting from
+ * the bias, taps in (input channel, ky, kx) order. The ops that reduce to one rounded result use double inside and
+ * round once: batchnorm (per-channel scale in double), average pools, dense and softmax. They are then at least as
+ * accurate as PyTorch's float kernels, so differences from a backend measure the backend's error. Results do not
+ * depend on the batch size or on the number of threads.
  */
 public final class Interpreter {
   private final Graph graph;
@@ -98,6 +101,7 @@ public final class Interpreter {
     if (op instanceof Op.Input || op instanceof Op.Const) {
       throw new IllegalArgumentException("%" + n.name() + ": " + op.mnemonic() + " values are given, not evaluated");
     }
+    if (batch < 1) throw new IllegalArgumentException("batch must be at least 1, got " + batch);
     int count = operands.size();
     if (count != operandTypes.size() || count < op.minInputs() || count > op.maxInputs()) {
       throw new IllegalArgumentException("%" + n.name() + ": " + count + " operands with " + operandTypes.size() + " types for " + op.mnemonic());
@@ -157,43 +161,58 @@ public final class Interpreter {
   }
 
   /**
-   * Direct convolution. Per (output channel, input channel, ky, kx) the weight is one scalar, and the output
-   * columns whose input column falls inside the image are a contiguous range: no padding tests in the inner loop.
-   * The bias is added after the sum.
+   * Convolution as a matrix product (im2col): for a chunk of items and one group, the input is unrolled into one
+   * row per tap (input channel, ky, kx) holding that tap's input value for every output position of every item in
+   * the chunk, 0 in the padding; each output plane is then the weighted sum of those rows. The sums run over whole
+   * rows at the same index in both arrays, which the JIT vectorizes (it does not when the arrays are read at
+   * different offsets); small planes are chunked so the rows are long enough for that to pay. Every output element
+   * is the same float sum, in the same order, whatever the chunking.
    */
   private static void conv2d(Op.Conv2d op, float[] x, TensorType xt, float[] w, float[] bias, float[] y, TensorType yt, int items) {
-    int inC = xt.dim(1), inH = xt.dim(2), inW = xt.dim(3);
-    int outC = yt.dim(1), outH = yt.dim(2), outW = yt.dim(3);
-    int k = op.kernel(), s = op.stride(), p = op.pad();
-    int groupIn = inC / op.groups(), groupOut = outC / op.groups();
-    forEachItem(items, b -> {
-      for (int o = 0; o < outC; o++) {
-        int yBase = (b * outC + o) * outH * outW;
-        int firstIn = o / groupOut * groupIn;
-        for (int ci = 0; ci < groupIn; ci++) {
-          int xBase = (b * inC + firstIn + ci) * inH * inW;
-          for (int ky = 0; ky < k; ky++) {
-            // output rows/columns whose input row/column oy*s - p + ky lies inside the image
-            int oy0 = Math.max(0, Math.ceilDiv(p - ky, s)), oy1 = Math.min(outH, Math.floorDiv(inH - 1 + p - ky, s) + 1);
-            for (int kx = 0; kx < k; kx++) {
-              float wv = w[((o * groupIn + ci) * k + ky) * k + kx];
-              int ox0 = Math.max(0, Math.ceilDiv(p - kx, s)), ox1 = Math.min(outW, Math.floorDiv(inW - 1 + p - kx, s) + 1);
-              for (int oy = oy0; oy < oy1; oy++) {
-                int yRow = yBase + oy * outW, xRow = xBase + (oy * s - p + ky) * inW - p + kx;
-                if (s == 1) {
-                  for (int ox = ox0; ox < ox1; ox++) y[yRow + ox] += wv * x[xRow + ox]; // unit stride vectorizes
-                } else {
-                  for (int ox = ox0; ox < ox1; ox++) y[yRow + ox] += wv * x[xRow + ox * s];
-                }
-              }
-            }
+    int inC = xt.dim(1), inH = xt.dim(2), inW = xt.dim(3), outC = yt.dim(1), outH = yt.dim(2), outW = yt.dim(3);
+    int groupIn = inC / op.groups(), groupOut = outC / op.groups(), taps = groupIn * op.kernel() * op.kernel(), plane = outH * outW;
+    int chunk = Math.clamp(1024 / plane, 1, items);
+    IntStream.range(0, Math.ceilDiv(items, chunk)).parallel().forEach(ch -> {
+      int first = ch * chunk, count = Math.min(chunk, items - first);
+      float[] acc = new float[count * plane];
+      for (int g = 0; g < op.groups(); g++) {
+        float[][] rows = new float[taps][count * plane];
+        for (int i = 0; i < count; i++) im2col(op, x, ((first + i) * inC + g * groupIn) * inH * inW, groupIn, inH, inW, outH, outW, rows, i * plane);
+        for (int o = g * groupOut; o < (g + 1) * groupOut; o++) {
+          Arrays.fill(acc, bias == null ? 0f : bias[o]);
+          for (int t = 0; t < taps; t++) {
+            float wt = w[o * taps + t];
+            float[] row = rows[t];
+            for (int j = 0; j < acc.length; j++) acc[j] += wt * row[j];
           }
-        }
-        if (bias != null) {
-          for (int i = yBase; i < yBase + outH * outW; i++) y[i] += bias[o];
+          for (int i = 0; i < count; i++) System.arraycopy(acc, i * plane, y, ((first + i) * outC + o) * plane, plane);
         }
       }
     });
+  }
+
+  /** Sets {@code rows[(c*k + ky)*k + kx][at + oy*outW + ox] = x[c][oy*s - p + ky][ox*s - p + kx]}, leaving padding 0. */
+  private static void im2col(Op.Conv2d op, float[] x, int xBase, int channels, int inH, int inW, int outH, int outW, float[][] rows, int at) {
+    int k = op.kernel(), s = op.stride(), p = op.pad();
+    for (int c = 0; c < channels; c++) {
+      for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++) {
+          float[] row = rows[(c * k + ky) * k + kx];
+          // the output columns whose input column ox*s - p + kx lies inside the image
+          int ox0 = Math.max(0, Math.ceilDiv(p - kx, s)), ox1 = Math.min(outW, Math.floorDiv(inW - 1 + p - kx, s) + 1);
+          for (int oy = 0; oy < outH; oy++) {
+            int iy = oy * s - p + ky;
+            if (iy < 0 || iy >= inH || ox1 <= ox0) continue;
+            int xRow = xBase + (c * inH + iy) * inW - p + kx, rowAt = at + oy * outW;
+            if (s == 1) {
+              System.arraycopy(x, xRow + ox0, row, rowAt + ox0, ox1 - ox0);
+            } else {
+              for (int ox = ox0; ox < ox1; ox++) row[rowAt + ox] = x[xRow + ox * s];
+            }
+          }
+        }
+      }
+    }
   }
 
   /** {@code (x - mean) / sqrt(var + eps) * gamma + beta}, per channel in double, one rounding per element. */
