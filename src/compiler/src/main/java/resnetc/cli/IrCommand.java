@@ -3,6 +3,7 @@ package resnetc.cli;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -10,7 +11,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
 import resnetc.ir.Printer;
 
-@Command(name = "ir", description = "Print the IR of a spec.")
+@Command(name = "ir", description = "Print the IR of a spec, optionally after the optimizer.")
 final class IrCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
@@ -19,9 +20,11 @@ final class IrCommand implements Callable<Integer> {
   @Option(names = "--origins", description = "annotate each node with the spec line it came from")
   boolean origins;
 
+  @Mixin OptOptions opt = new OptOptions();
+
   @Override
   public Integer call() {
-    cmd.commandLine().getOut().print(Printer.print(Frontend.load(spec).graph(), origins));
+    cmd.commandLine().getOut().print(Printer.print(opt.apply(Frontend.load(spec).graph(), cmd.commandLine().getErr()), origins));
     return 0;
   }
 }

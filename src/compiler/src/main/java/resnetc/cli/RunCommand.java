@@ -7,6 +7,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -61,6 +62,8 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--compare", paramLabel = "FILE", description = "reference outputs (float32) to report the max abs/rel error against")
   Path compare;
 
+  @Mixin OptOptions opt = new OptOptions();
+
   enum Backend { reference }
 
   @Override
@@ -94,6 +97,7 @@ final class RunCommand implements Callable<Integer> {
     }
     if (x.length != g.input().type().elementsPerItem() * n || n == 0) throw new Main.UserError("no inputs");
 
+    g = opt.apply(g, cmd.commandLine().getErr());
     Interpreter interp = new Interpreter(g);
     int classes = (int) g.outputType().elementsPerItem();
     float[] y = new float[n * classes];

@@ -122,6 +122,10 @@ public final class Interpreter {
     switch (op) {
       case Op.Normalize o -> normalize(o, x, xt, y, items);
       case Op.Conv2d o -> conv2d(o, x, xt, operands.get(1), count > 2 ? operands.get(2) : null, y, yt, items);
+      case Op.FusedConv o -> {
+        conv2d(o.conv(), x, xt, operands.get(1), operands.get(2), y, yt, items);
+        epilogue(o, y, yt, count > 3 ? operands.get(3) : null, count > 3 ? operandTypes.get(3) : null, items);
+      }
       case Op.BatchNorm o -> batchNorm(o, x, xt, operands, y, items);
       case Op.Relu o -> {
         for (int i = 0; i < y.length; i++) y[i] = Math.max(x[i], 0f); // NaN stays NaN, as in PyTorch
@@ -140,6 +144,34 @@ public final class Interpreter {
       case Op.Const o -> throw new AssertionError();
     }
     return y;
+  }
+
+  /** The fused epilogue after conv + bias: the residual (plain or option-A strided read), then ReLU. */
+  private static void epilogue(Op.FusedConv op, float[] y, TensorType yt, float[] r, TensorType rt, int items) {
+    int c = yt.dim(1), h = yt.dim(2), w = yt.dim(3);
+    forEachItem(items, b -> {
+      for (int ch = 0; ch < c; ch++) {
+        int base = (b * c + ch) * h * w;
+        switch (op.residual()) {
+          case ADD -> {
+            for (int i = base; i < base + h * w; i++) y[i] += r[i];
+          }
+          case SUBSAMPLE -> {
+            int rc = ch - op.resOffset(), s = op.resStride();
+            if (rc >= 0 && rc < rt.dim(1)) {
+              int rbase = (b * rt.dim(1) + rc) * rt.dim(2) * rt.dim(3);
+              for (int oy = 0; oy < h; oy++) {
+                for (int ox = 0; ox < w; ox++) y[base + oy * w + ox] += r[rbase + oy * s * rt.dim(3) + ox * s];
+              }
+            }
+          }
+          case NONE -> { }
+        }
+        if (op.relu()) {
+          for (int i = base; i < base + h * w; i++) y[i] = Math.max(y[i], 0f);
+        }
+      }
+    });
   }
 
   /** Batch items are independent: compute them in parallel, each with single-item code. */

@@ -182,6 +182,8 @@ public final class IrParser {
       case "const" -> new Op.Const();
       case "normalize" -> new Op.Normalize(a.floatAttr("div"), a.floats("mean"), a.floats("std"));
       case "conv2d" -> new Op.Conv2d(a.kernel(), a.intAttr("stride"), a.intAttr("pad"), a.intAttr("groups"));
+      case "fused_conv" -> new Op.FusedConv(a.kernel(), a.intAttr("stride"), a.intAttr("pad"), a.intAttr("groups"), a.bool("relu"),
+          residual(a.get("residual")), a.intAttr("res_stride"), a.intAttr("res_offset"));
       case "batchnorm" -> new Op.BatchNorm(a.floatAttr("eps"));
       case "relu" -> new Op.Relu();
       case "add" -> new Op.Add();
@@ -195,6 +197,13 @@ public final class IrParser {
     };
     a.requireAllUsed();
     return op;
+  }
+
+  private static Op.FusedConv.Residual residual(String v) {
+    for (Op.FusedConv.Residual r : Op.FusedConv.Residual.values()) {
+      if (r.name().equalsIgnoreCase(v)) return r;
+    }
+    throw new IrException("bad residual '" + v + "', expected none, add or subsample");
   }
 
   /** The {@code key=value} attributes of one node; each must be used exactly once by the op. */

@@ -95,6 +95,65 @@ public sealed interface Op {
     }
   }
 
+  /**
+   * A convolution with its epilogue fused, the form the backends compile: {@code y = conv(x, w) + bias}, then the
+   * residual, then ReLU. Operands {@code x, w, bias (, r)}.
+   *
+   * <ul>
+   *   <li>{@code residual=add}: {@code r} has the output's type and is added element for element;
+   *   <li>{@code residual=subsample}: the option-A shortcut read in place, never materialized:
+   *       {@code y[n,c,h,w] += r[n, c - res_offset, h*res_stride, w*res_stride]} for channels
+   *       {@code res_offset <= c < res_offset + C_r}; the other channels get the zero padding, i.e. nothing.
+   * </ul>
+   */
+  record FusedConv(int kernel, int stride, int pad, int groups, boolean relu, Residual residual, int resStride, int resOffset) implements Op {
+    public enum Residual { NONE, ADD, SUBSAMPLE }
+
+    public static FusedConv of(Conv2d c, boolean relu, Residual residual, int resStride, int resOffset) {
+      return new FusedConv(c.kernel(), c.stride(), c.pad(), c.groups(), relu, residual, resStride, resOffset);
+    }
+
+    public Conv2d conv() {
+      return new Conv2d(kernel, stride, pad, groups);
+    }
+
+    public FusedConv withRelu() {
+      return new FusedConv(kernel, stride, pad, groups, true, residual, resStride, resOffset);
+    }
+
+    public String mnemonic() { return "fused_conv"; }
+    public int minInputs() { return 3; }
+    public int maxInputs() { return 4; }
+
+    public TensorType infer(List<TensorType> in) {
+      TensorType y = conv().infer(in.subList(0, 3));
+      if ((residual == Residual.NONE) != (in.size() == 3)) {
+        throw new IrException("fused_conv with residual=" + name(residual) + " takes " + (residual == Residual.NONE ? 3 : 4) + " operands");
+      }
+      if (residual == Residual.ADD && !in.get(3).equals(y)) {
+        throw new IrException("fused_conv residual " + in.get(3) + " is not the output type " + y);
+      }
+      if (residual == Residual.SUBSAMPLE) {
+        TensorType r = in.get(3);
+        requireRank(r, 4, "fused_conv residual");
+        if (resStride < 1 || resOffset < 0 || resOffset + r.dim(1) > y.dim(1)
+            || ceilDiv(r.dim(2), resStride) != y.dim(2) || ceilDiv(r.dim(3), resStride) != y.dim(3)) {
+          throw new IrException("fused_conv residual " + r + " subsampled by " + resStride + " at channel offset " + resOffset + " does not fit " + y);
+        }
+      }
+      return y;
+    }
+
+    public Map<String, String> attrs() {
+      return ordered("kernel", kernel + "x" + kernel, "stride", "" + stride, "pad", "" + pad, "groups", "" + groups,
+          "relu", "" + relu, "residual", name(residual), "res_stride", "" + resStride, "res_offset", "" + resOffset);
+    }
+
+    static String name(Residual r) {
+      return r.name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
   /** Inference batch norm, operands {@code x, gamma, beta, mean, var}: {@code (x - mean) / sqrt(var + eps) * gamma + beta}. */
   record BatchNorm(float eps) implements Op {
     public String mnemonic() { return "batchnorm"; }

@@ -40,6 +40,10 @@ public record Summary(List<Row> rows, long params, long macs) {
         TensorType w = g.node(n.input(1)).type();
         yield n.type().elementsPerItem() * w.dim(1) * w.dim(2) * w.dim(3);
       }
+      case Op.FusedConv c -> {
+        TensorType w = g.node(n.input(1)).type();
+        yield n.type().elementsPerItem() * w.dim(1) * w.dim(2) * w.dim(3);
+      }
       case Op.Dense d -> g.node(n.input(1)).type().elementsPerItem();
       default -> 0;
     };
