@@ -29,7 +29,11 @@ public final class Checker {
   public static Model check(Ast.Spec spec) {
     Checker c = new Checker(spec);
     Model m = c.model();
-    if (!c.errors.isEmpty()) throw new SpecException(c.errors, spec.source());
+    if (!c.errors.isEmpty()) {
+      // In file order, whatever order the checks ran in (the sort is stable for errors at one position).
+      c.errors.sort(java.util.Comparator.comparingInt((Diagnostic d) -> d.pos().line()).thenComparingInt(d -> d.pos().col()));
+      throw new SpecException(c.errors, spec.source());
+    }
     return m;
   }
 
@@ -55,7 +59,8 @@ public final class Checker {
     if (stageItems.isEmpty()) error(top, "model '" + spec.name() + "' has no 'stage'");
 
     Model.Input input = once.get("input") instanceof Ast.Input in ? input(in) : null;
-    int classes = once.get("classes") instanceof Ast.Classes c ? positive(c.count(), c.pos(), "class count") : 0;
+    // 0 (unknown) when invalid, so the fc is not also compared against a made-up count.
+    int classes = once.get("classes") instanceof Ast.Classes c && positive(c.count(), c.pos(), "class count") == c.count() ? c.count() : 0;
     Model.Preprocess pre = once.get("preprocess") instanceof Ast.Preprocess p ? preprocess(p, input) : null;
     double eps = 1e-5;
     if (once.get("bn_eps") instanceof Ast.Eps e) {
@@ -99,7 +104,9 @@ public final class Checker {
     int c = positive(in.dims().get(0).value(), in.dims().get(0).pos(), "input channels");
     int h = positive(in.dims().get(1).value(), in.dims().get(1).pos(), "input height");
     int w = positive(in.dims().get(2).value(), in.dims().get(2).pos(), "input width");
-    return new Model.Input(c, h, w);
+    // Unknown when invalid, so mean, std and crop are not also checked against a made-up size.
+    boolean valid = c == in.dims().get(0).value() && h == in.dims().get(1).value() && w == in.dims().get(2).value();
+    return valid ? new Model.Input(c, h, w) : null;
   }
 
   private Model.Preprocess preprocess(Ast.Preprocess p, Model.Input input) {
@@ -121,7 +128,7 @@ public final class Checker {
           for (double v : s.values()) if (!(v > 0)) error(s.pos(), "std values must be positive, got " + v);
         }
         case Ast.Resize r -> resize = positive(r.size(), r.pos(), "resize");
-        case Ast.Crop c -> crop = positive(c.size(), c.pos(), "crop");
+        case Ast.Crop c -> crop = positive(c.size(), c.pos(), "crop") == c.size() ? c.size() : 0;
       }
     }
     int n = input == null ? 3 : input.channels();
@@ -137,6 +144,7 @@ public final class Checker {
   }
 
   private double[] channels(List<Double> values, Pos pos, String what, Model.Input input) {
+    for (double v : values) if (!Double.isFinite(v)) error(pos, what + " values must be finite, got " + v);
     if (input != null && values.size() != input.channels()) {
       error(pos, what + " has " + values.size() + " values for " + input.channels() + " input channels");
     }

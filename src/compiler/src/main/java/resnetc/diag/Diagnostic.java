@@ -10,8 +10,10 @@ public record Diagnostic(String file, Pos pos, String message) {
     String line = sourceLine(source, pos.line());
     if (line != null) {
       sb.append('\n').append(line).append('\n');
-      // Keep tabs so the caret lines up under the same column in a terminal.
-      for (int i = 0; i < pos.col() - 1 && i < line.length(); i++) sb.append(line.charAt(i) == '\t' ? '\t' : ' ');
+      // Keep tabs so the caret lines up under the same column in a terminal. Columns count code points, as the
+      // lexer does, so a character outside the BMP before the error is one column, not two chars.
+      int[] cps = line.codePoints().toArray();
+      for (int i = 0; i < pos.col() - 1 && i < cps.length; i++) sb.append(cps[i] == '\t' ? '\t' : ' ');
       sb.append('^');
     }
     return sb.toString();

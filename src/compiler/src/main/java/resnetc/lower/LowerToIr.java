@@ -92,8 +92,10 @@ public final class LowerToIr {
         case Model.Conv c -> conv(naming.stemConv(++convs), x, c.kernel(), c.out(), c.stride(), c.pad(), 1, c.bias(), c.pos());
         case Model.Bn n -> bn(section.equals("stem") ? naming.stemBn(++bns) : naming.headBn(), x, n.pos());
         case Model.Relu r -> node(section + ".relu" + suffix(++relus), new Op.Relu(), List.of(x), r.pos());
-        case Model.MaxPool p -> node(section + ".maxpool" + suffix(++pools), new Op.MaxPool(p.kernel(), p.stride(), p.pad()), List.of(x), p.pos());
-        case Model.AvgPool p -> node(section + ".avgpool" + suffix(++pools), new Op.AvgPool(p.kernel(), p.stride(), p.pad(), false, true), List.of(x), p.pos());
+        case Model.MaxPool p -> node(window(section + ".maxpool" + suffix(++pools), x, p.kernel(), p.pad(), p.pos()),
+            new Op.MaxPool(p.kernel(), p.stride(), p.pad()), List.of(x), p.pos());
+        case Model.AvgPool p -> node(window(section + ".avgpool" + suffix(++pools), x, p.kernel(), p.pad(), p.pos()),
+            new Op.AvgPool(p.kernel(), p.stride(), p.pad(), false, true), List.of(x), p.pos());
         case Model.GlobalAvgPool p -> node(section + ".avgpool", new Op.GlobalAvgPool(), List.of(x), p.pos());
         case Model.Fc f -> fc(x, f);
         case Model.Softmax s -> node(section + ".softmax", new Op.Softmax(), List.of(x), s.pos());
@@ -116,8 +118,9 @@ public final class LowerToIr {
     boolean change = stride != 1 || inC != outC;
     String where = "stage '" + s.name() + "' block " + i;
     if (width > MAX_CHANNELS || outC > MAX_CHANNELS) {
-      throw new ShapeError(s.pos(), where + ": " + Math.max(width, outC) + (Math.max(width, outC) == Integer.MAX_VALUE ? " or more" : "")
-          + " channels is more than the " + MAX_CHANNELS + " resnetc supports");
+      int n = Math.max(width, outC);
+      throw new ShapeError(s.pos(), where + ": " + (n == Integer.MAX_VALUE ? "more than " + n : n) + " channels; resnetc supports at most "
+          + MAX_CHANNELS);
     }
     if (width < 1) throw new ShapeError(s.pos(), where + ": inner width " + width + " is empty (planes * width_per_group / 64 * groups)");
     if (width % blk.groups() != 0) {
@@ -199,6 +202,16 @@ public final class LowerToIr {
       throw new ShapeError(pos, name + ": a " + k + "x" + k + " kernel does not fit the " + t.itemShape() + " input (pad " + pad + ")");
     }
     return node(name, new Op.Conv2d(k, stride, pad, groups), ins, pos);
+  }
+
+  /** The name of a pool whose window fits its input, else a shape error in the spec's terms. */
+  private String window(String name, String x, int k, int pad, Pos pos) {
+    TensorType t = b.type(x);
+    if (2 * pad > k) throw new ShapeError(pos, name + ": pad " + pad + " is more than half the " + k + "x" + k + " window");
+    if (t.dim(2) + 2 * pad < k || t.dim(3) + 2 * pad < k) {
+      throw new ShapeError(pos, name + ": a " + k + "x" + k + " window does not fit the " + t.itemShape() + " input (pad " + pad + ")");
+    }
+    return name;
   }
 
   private String bn(String name, String x, Pos pos) {

@@ -63,11 +63,13 @@ public final class SpecParser {
    */
   static String friendly(Object offending, String msg) {
     Token t = offending instanceof Token tok ? tok : null;
-    String what = t == null ? null : t.getType() == Token.EOF ? "end of file" : "'" + t.getText() + "'";
+    // Escaped like ANTLR's own messages: a string token may span lines, a message may not.
+    String what = t == null ? null : t.getType() == Token.EOF ? "end of file"
+        : "'" + t.getText().replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + "'";
     if (t != null && t.getType() == ResnetLexer.ERRCHAR) return "unexpected character " + what;
     if (msg.startsWith("no viable alternative") && what != null) return "unexpected " + what;
     String m = msg.replace("'<EOF>'", "end of file").replace("<EOF>", "end of file");
-    int expecting = m.indexOf(" expecting ");
+    int expecting = m.lastIndexOf(" expecting ");
     if (expecting >= 0) {
       String head = m.substring(0, expecting), set = m.substring(expecting + " expecting ".length());
       if (set.split(",").length > 6 && what != null) return "unexpected " + what;
@@ -75,8 +77,12 @@ public final class SpecParser {
       m = m.substring(0, expecting) + tokenNames(m.substring(expecting));
     }
     if (m.startsWith("missing ")) {
-      int at = m.lastIndexOf(" at ");
-      if (at > 0) m = "missing " + tokenNames(m.substring("missing ".length(), at)) + " before " + m.substring(at + 4);
+      int at = m.indexOf(" at ");
+      if (at > 0) {
+        String missing = m.substring("missing ".length(), at);
+        if (missing.startsWith("{")) missing = "one of " + missing.substring(1, missing.length() - 1);
+        m = "missing " + tokenNames(missing) + " before " + m.substring(at + 4);
+      }
     }
     return m.replace("mismatched input", "unexpected").replace("extraneous input", "unexpected");
   }
@@ -195,7 +201,8 @@ public final class SpecParser {
     }
 
     Ast.Block block(BlockSpecContext ctx) {
-      return new Ast.Block(at(ctx.kind), ctx.blockOpt().stream().map(this::blockOpt).toList(), pos(ctx));
+      // At the 'block' keyword (the parent item or stage option starts with it), like every other item.
+      return new Ast.Block(at(ctx.kind), ctx.blockOpt().stream().map(this::blockOpt).toList(), pos(ctx.getParent()));
     }
 
     Ast.BlockOpt blockOpt(BlockOptContext ctx) {
@@ -212,7 +219,7 @@ public final class SpecParser {
     }
 
     Ast.Shortcut shortcut(ShortcutSpecContext ctx) {
-      return new Ast.Shortcut(at(ctx.kind), ctx.placement == null ? null : at(ctx.placement), pos(ctx));
+      return new Ast.Shortcut(at(ctx.kind), ctx.placement == null ? null : at(ctx.placement), pos(ctx.getParent()));
     }
 
     Ast.WeightOpt weightOpt(WeightOptContext ctx) {

@@ -54,6 +54,11 @@ class SpecMutationFuzzTest {
       "weights torchvision { rename \"conv1.weight\" -> \"fc.weight\" prefix \"m.\" }",
       "weights torchvision { rename \"nothing\" -> \"x\" }", "labels \"nope\"");
 
+  /** What a message must not show: ANTLR's token names and phrases, IR value names. */
+  private static final Pattern INTERNALS = Pattern.compile(
+      "<EOF>|no viable alternative|mismatched input|extraneous input|token recognition|\\b(INT|FLOAT|KERNEL|ID|STRING|ERRCHAR)\\b"
+          + "|(^|[ (])%[A-Za-z0-9_]|Exception");
+
   private static final Pattern TOKEN = Pattern.compile("[A-Za-z_][A-Za-z_0-9.]*|[0-9]+(x[0-9]+)?|\"[^\"\\n]*\"|->|\\S");
   private static final Pattern WORD = Pattern.compile("[A-Za-z_][A-Za-z_0-9.]*");
   private static final Pattern NUMBER = Pattern.compile("[0-9]+(\\.[0-9]*)?");
@@ -61,17 +66,21 @@ class SpecMutationFuzzTest {
   @Test
   void mutatedExamplesGiveDiagnosticsNeverExceptions() throws IOException {
     Path examples = TestPaths.repoRoot().resolve("examples");
-    List<Path> specs;
+    List<Path> specs = new ArrayList<>();
     try (Stream<Path> s = Files.walk(examples)) {
-      specs = s.filter(p -> p.toString().endsWith(".resnet")).sorted().toList();
+      s.filter(p -> p.toString().endsWith(".resnet")).sorted().forEach(specs::add);
     }
     assertFalse(specs.isEmpty(), "no example specs under " + examples);
+    // The valid diagnostics test files use options no example does (renames, prefix, tweaks, every layer).
+    for (Path p : DiagnosticFilesTest.files()) {
+      if (DiagnosticFilesTest.expectations(Files.readString(p)).isEmpty()) specs.add(p);
+    }
 
     List<String> failures = new ArrayList<>();
     int mutants = 0, rejected = 0;
     for (Path spec : specs) {
       String source = Files.readString(spec);
-      String name = examples.relativize(spec).toString();
+      String name = spec.getFileName().toString();
       Random rnd = new Random(SEED ^ name.hashCode());
       for (String mutant : mutants(source, rnd)) {
         mutants++;
@@ -106,6 +115,10 @@ class SpecMutationFuzzTest {
           problem = "diagnostic outside the file (" + lines + " lines): " + d;
         } else if (d.message() == null || d.message().isBlank()) {
           problem = "diagnostic without a message: " + d;
+        } else if (d.message().contains("\n")) {
+          problem = "diagnostic message over several lines: " + d.message();
+        } else if (INTERNALS.matcher(d.message()).find()) {
+          problem = "diagnostic in the parser's or the IR's terms, not the user's: " + d.message();
         }
       }
       try {
@@ -133,11 +146,16 @@ class SpecMutationFuzzTest {
   static List<String> mutants(String src, Random rnd) {
     List<String> out = new ArrayList<>();
     // Truncations: at every line end, and at many random offsets (inside words, numbers, strings, braces).
-    for (int i = src.indexOf('\n'); i >= 0; i = src.indexOf('\n', i + 1)) out.add(src.substring(0, i));
-    for (int i = 0; i < 60; i++) out.add(src.substring(0, rnd.nextInt(src.length())));
-
     List<int[]> tokens = spans(TOKEN, src), words = spans(WORD, src), numbers = spans(NUMBER, src);
     String[] lines = src.split("\n", -1);
+    for (int i = src.indexOf('\n'); i >= 0; i = src.indexOf('\n', i + 1)) out.add(src.substring(0, i));
+    for (int[] t : tokens) out.add(src.substring(0, rnd.nextBoolean() ? t[0] : t[1]));
+    for (int i = 0; i < 40; i++) out.add(src.substring(0, rnd.nextInt(src.length())));
+    for (int i = 0; i < 15; i++) {
+      List<String> l = new ArrayList<>(List.of(lines));
+      l.remove(rnd.nextInt(l.size()));
+      out.add(String.join("\n", l));
+    }
     for (int i = 0; i < 40; i++) {
       int[] t = tokens.get(rnd.nextInt(tokens.size()));
       out.add(src.substring(0, t[0]) + src.substring(t[1]));
