@@ -32,11 +32,14 @@ public final class FuseConv implements Pass {
         r.replaceNode(n, new Node(n.name(), Op.FusedConv.of(c, false, Residual.NONE, 1, 0), List.of(n.input(0), n.input(1), bias), n.type(), n.origin()));
       }
     }
-    for (Node add : List.copyOf(r.nodes)) {
-      if (add.op() instanceof Op.Add) fuseAdd(r, add);
+    // Earlier fusions rename values (an add becomes its conv), so read each node as it is now, not as copied.
+    for (String name : names(r)) {
+      Node add = r.find(name);
+      if (add != null && add.op() instanceof Op.Add) fuseAdd(r, add);
     }
-    for (Node relu : List.copyOf(r.nodes)) {
-      if (!(relu.op() instanceof Op.Relu)) continue;
+    for (String name : names(r)) {
+      Node relu = r.find(name);
+      if (relu == null || !(relu.op() instanceof Op.Relu)) continue;
       Node conv = r.node(relu.input(0));
       if (conv.op() instanceof Op.FusedConv f && !f.relu() && r.uses(conv.name()) == 1) {
         r.replaceNode(conv, conv.withOp(f.withRelu()));
@@ -44,6 +47,14 @@ public final class FuseConv implements Pass {
       }
     }
     return r.build();
+  }
+
+  private static List<String> names(Rewriter r) {
+    return r.nodes.stream().map(Node::name).toList();
+  }
+
+  private static List<String> names(Rewriter r, Class<? extends Op> op) {
+    return r.nodes.stream().filter(n -> op.isInstance(n.op())).map(Node::name).toList();
   }
 
   private static String zeroBias(Rewriter r, Node conv) {
