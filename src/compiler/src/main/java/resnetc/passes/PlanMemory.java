@@ -148,8 +148,10 @@ public final class PlanMemory {
       case Op.BatchNorm o -> Set.of(0);
       case Op.Normalize o -> Set.of(0);
       case Op.Add o -> Set.of(0, 1);
-      // A fused conv's epilogue adds its residual (operand 3) element for element, unless it reads it strided.
-      default -> op.mnemonic().equals("fused_conv") && "add".equals(op.attrs().get("residual")) ? Set.of(3) : Set.of();
+      // The epilogue adds a plain residual (operand 3) element for element, so a backend must read r[i] before it
+      // stores y[i] (or accumulate the conv onto it); the option-A residual is read strided, so never in place.
+      case Op.FusedConv o -> o.residual() == Op.FusedConv.Residual.ADD ? Set.of(3) : Set.of();
+      default -> Set.of();
     };
   }
 }
