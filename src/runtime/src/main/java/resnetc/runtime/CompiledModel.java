@@ -1,0 +1,74 @@
+package resnetc.runtime;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * A model compiled by resnetc. Inputs are preprocessed float32 NCHW ({@link #preprocessing()} turns raw pixels
+ * into that); outputs are {@code [batch, classes]} (logits, or probabilities when the spec ends in softmax).
+ * Implementations are immutable and safe to call from many threads at once: weights are shared and read-only,
+ * scratch memory belongs to each call.
+ */
+public interface CompiledModel extends AutoCloseable {
+  String name();
+
+  /** Input channels, height and width of one image. */
+  int channels();
+
+  int height();
+
+  int width();
+
+  int classes();
+
+  default int inputSize() {
+    return channels() * height() * width();
+  }
+
+  /** The spec's preprocessing (identity when it has none). */
+  Preprocessing preprocessing();
+
+  /** Class names in output order, empty when the spec names no label file. */
+  List<String> labels();
+
+  /** Runs {@code batch} images; {@code nchw.length} must be {@code batch * inputSize()}. */
+  float[] predict(float[] nchw, int batch);
+
+  /**
+   * Runs {@code batch} images from {@code input} (float32 NCHW, native byte order) into {@code output}
+   * ({@code batch * classes()} floats). Sizes are checked before any work.
+   */
+  void predict(MemorySegment input, MemorySegment output, int batch);
+
+  /** Layer names in execution order, for profiles. */
+  default List<String> layers() {
+    return List.of();
+  }
+
+  /** Floating-point operations per image of each layer (2 x MACs for convolutions and dense layers). */
+  default long[] layerFlops() {
+    return new long[0];
+  }
+
+  /**
+   * Nanoseconds spent in each layer by this instance so far; counted only when the JVM runs with
+   * {@code -Dresnetc.profile=true} (zeros otherwise).
+   */
+  default long[] layerNanos() {
+    return new long[0];
+  }
+
+  /** Releases the threads of this instance; the weights stay for other instances. */
+  @Override
+  void close();
+
+  /** Checks an input array before any work; the message says what was expected. */
+  static void checkInput(CompiledModel m, int length, int batch) {
+    if (batch < 1) throw new IllegalArgumentException("batch must be at least 1, got " + batch);
+    long need = (long) batch * m.inputSize();
+    if (length != need) {
+      throw new IllegalArgumentException(m.name() + " takes " + batch + " x " + m.channels() + "x" + m.height() + "x" + m.width()
+          + " = " + need + " floats, got " + length);
+    }
+  }
+}

@@ -1,0 +1,471 @@
+package resnetc.runtime;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.lang.management.ManagementFactory;
+import java.lang.module.ModuleFinder;
+import java.lang.reflect.InvocationTargetException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.jar.Manifest;
+
+/**
+ * The command line of a compiled model's jar ({@code java -jar model.jar ...}); see {@link #USAGE}. The model class
+ * comes from the {@code Resnetc-Model} manifest attribute, or {@code --model-class}.
+ */
+public final class ModelMain {
+  public static final String MODEL_ATTRIBUTE = "Resnetc-Model";
+  private static final String VECTOR_MODULE = "jdk.incubator.vector";
+
+  static final String USAGE = """
+      usage: java -jar MODEL.jar [options] IMAGE...          top-5 classes of each image (PNG, JPEG, BMP, GIF)
+             java -jar MODEL.jar --input-cifar FILE [options]  accuracy on CIFAR binary records
+             java -jar MODEL.jar --input-f32 FILE [options]    preprocessed little-endian float32 NCHW input
+             java -jar MODEL.jar --bench [options]             latency and throughput on random input
+      options:
+        --output FILE       write the outputs as little-endian float32 [N, classes]
+        --limit N           use only the first N inputs
+        --batch B           images per predict call (default 32)
+        --threads T         threads of the model (default: all cores)
+        --seconds S         --bench: how long to measure (default 10)
+        --warmup S          --bench: warm up for S seconds or 20 runs, whichever is first (default 2)
+        --model-class NAME  run this model class instead of the manifest's Resnetc-Model
+        --no-vector         do not relaunch the JVM with --add-modules jdk.incubator.vector
+        --help              print this text
+      """;
+
+  private ModelMain() {}
+
+  public static void main(String[] args) {
+    Integer code = relaunchWithVectors(args);
+    if (code == null) code = run(args, System.out, System.err, null);
+    System.out.flush();
+    System.exit(code);
+  }
+
+  /**
+   * Runs the command line and returns the exit code: 0 on success, 1 for a user mistake ({@code error: ...} on
+   * {@code err}, no stack trace), 2 for an internal failure (with stack trace). {@code modelOverride}, when not
+   * null, is used instead of loading a model class and is not closed.
+   */
+  public static int run(String[] args, PrintStream out, PrintStream err, CompiledModel modelOverride) {
+    try {
+      Options o = Options.parse(args);
+      if (o.help) {
+        out.print(USAGE);
+        return 0;
+      }
+      o.check();
+      CompiledModel model = modelOverride != null ? modelOverride : loadModel(o.modelClass, o.threads);
+      try {
+        if (o.bench) bench(model, o, out);
+        else if (o.cifar != null) cifar(model, o, out);
+        else if (o.f32 != null) f32(model, o, out);
+        else images(model, o, out);
+      } finally {
+        if (modelOverride == null) model.close();
+      }
+      out.flush();
+      return 0;
+    } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
+      return fail(err, message(e));
+    } catch (NoSuchFileException e) {
+      return fail(err, "no such file: " + e.getFile());
+    } catch (IOException | UncheckedIOException e) {
+      return fail(err, message(e));
+    } catch (OutOfMemoryError e) {
+      return fail(err, "out of memory (try a smaller --batch or --limit, or a larger -Xmx)");
+    } catch (RuntimeException e) {
+      err.println("error: internal failure: " + e);
+      e.printStackTrace(err);
+      return 2;
+    }
+  }
+
+  private static int fail(PrintStream err, String message) {
+    err.println("error: " + message);
+    err.flush();
+    return 1;
+  }
+
+  private static String message(Throwable e) {
+    return e.getMessage() != null ? e.getMessage() : e.toString();
+  }
+
+  /** Parsed command line; all user mistakes surface as IllegalArgumentException. */
+  private static final class Options {
+    Path cifar, f32, output;
+    final List<Path> images = new ArrayList<>();
+    int limit, batch = 32;
+    Integer threads;
+    double seconds = 10, warmup = 2;
+    boolean bench, help;
+    String modelClass;
+
+    static Options parse(String[] args) {
+      Options o = new Options();
+      boolean positionalOnly = false;
+      for (int i = 0; i < args.length; i++) {
+        String a = args[i], inline = null;
+        if (positionalOnly || !a.startsWith("-") || a.equals("-")) {
+          o.images.add(Path.of(a));
+          continue;
+        }
+        int eq = a.indexOf('=');
+        if (a.startsWith("--") && eq > 0) {
+          inline = a.substring(eq + 1);
+          a = a.substring(0, eq);
+        }
+        switch (a) {
+          case "--help", "-h" -> o.help = true;
+          case "--bench" -> o.bench = true;
+          case "--no-vector" -> {} // only matters before the JVM is relaunched
+          case "--" -> positionalOnly = true;
+          case "--input-cifar", "--input-f32", "--output", "--limit", "--batch", "--threads", "--seconds", "--warmup",
+              "--model-class" -> {
+            String v = inline != null ? inline : i + 1 < args.length ? args[++i] : null;
+            if (v == null) throw new IllegalArgumentException(a + " needs a value (see --help)");
+            o.set(a, v);
+            continue;
+          }
+          default -> throw new IllegalArgumentException("unknown option " + a + " (see --help)");
+        }
+        if (inline != null) throw new IllegalArgumentException(a + " takes no value");
+      }
+      return o;
+    }
+
+    private void set(String option, String v) {
+      switch (option) {
+        case "--input-cifar" -> cifar = Path.of(v);
+        case "--input-f32" -> f32 = Path.of(v);
+        case "--output" -> output = Path.of(v);
+        case "--limit" -> limit = positive(option, v);
+        case "--batch" -> batch = positive(option, v);
+        case "--threads" -> threads = positive(option, v);
+        case "--seconds" -> seconds = seconds(option, v);
+        case "--warmup" -> warmup = seconds(option, v);
+        case "--model-class" -> modelClass = v;
+        default -> throw new AssertionError(option);
+      }
+    }
+
+    /** Exactly one kind of input, and input files that exist (before loading a possibly large model). */
+    void check() {
+      int modes = (bench ? 1 : 0) + (cifar != null ? 1 : 0) + (f32 != null ? 1 : 0) + (images.isEmpty() ? 0 : 1);
+      if (modes == 0) throw new IllegalArgumentException("no input: give image files, --input-cifar, --input-f32 or --bench (see --help)");
+      if (modes > 1) throw new IllegalArgumentException("give only one of: image files, --input-cifar, --input-f32, --bench");
+      if (bench && output != null) throw new IllegalArgumentException("--output does not apply to --bench");
+      List<Path> inputs = cifar != null ? List.of(cifar) : f32 != null ? List.of(f32) : images;
+      for (Path p : inputs) if (!Files.isRegularFile(p)) throw new IllegalArgumentException("no such file: " + p);
+    }
+
+    private static int positive(String option, String v) {
+      try {
+        int n = Integer.parseInt(v.strip());
+        if (n >= 1) return n;
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw new IllegalArgumentException(option + " needs a positive whole number, got '" + v + "'");
+    }
+
+    private static double seconds(String option, String v) {
+      try {
+        double s = Double.parseDouble(v.strip());
+        if (s >= 0 && Double.isFinite(s)) return s;
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw new IllegalArgumentException(option + " needs a number of seconds, got '" + v + "'");
+    }
+  }
+
+  // ---- model loading ----
+
+  static CompiledModel loadModel(String className, Integer threads) {
+    ClassLoader loader = ModelMain.class.getClassLoader();
+    String name = className != null ? className : manifestModel(loader);
+    Class<?> c;
+    try {
+      c = Class.forName(name, true, loader);
+    } catch (ClassNotFoundException | LinkageError e) {
+      throw new IllegalArgumentException("model class " + name + " not found: " + message(e));
+    }
+    if (!CompiledModel.class.isAssignableFrom(c)) {
+      throw new IllegalArgumentException(name + " is not a " + CompiledModel.class.getName());
+    }
+    try {
+      Object m = threads != null ? c.getConstructor(int.class).newInstance(threads) : c.getConstructor().newInstance();
+      return (CompiledModel) m;
+    } catch (InvocationTargetException e) {
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      if (e.getCause() instanceof Error r) throw r;
+      throw new IllegalStateException("creating " + name + ": " + message(e.getCause()), e.getCause());
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalArgumentException(name + " has no public constructor " + (threads != null ? "(int threads)" : "()"));
+    }
+  }
+
+  /** The {@code Resnetc-Model} attribute of the first manifest on the class path that has one. */
+  private static String manifestModel(ClassLoader loader) {
+    try {
+      for (URL url : Collections.list(loader.getResources("META-INF/MANIFEST.MF"))) {
+        try (InputStream in = url.openStream()) {
+          String name = new Manifest(in).getMainAttributes().getValue(MODEL_ATTRIBUTE);
+          if (name != null && !name.isBlank()) return name.strip();
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading the jar manifest: " + e.getMessage(), e);
+    }
+    throw new IllegalArgumentException("no model: the manifest has no " + MODEL_ATTRIBUTE + " attribute; pass --model-class NAME");
+  }
+
+  // ---- modes ----
+
+  private static void cifar(CompiledModel m, Options o, PrintStream out) throws IOException {
+    if (m.channels() != 3 || m.height() != 32 || m.width() != 32) {
+      throw new IllegalArgumentException(m.name() + " takes " + shape(m) + " images; CIFAR records are 3x32x32");
+    }
+    Cifar data = Cifar.read(o.cifar, o.limit);
+    float[] x = m.preprocessing().apply(data.pixels(), 3, 32 * 32);
+    float[] y = predictAll(m, x, data.count(), o.batch);
+    int correct = 0;
+    for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * m.classes(), m.classes()) == data.labels()[i]) correct++;
+    if (o.output != null) F32.write(o.output, y);
+    out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / data.count());
+    out.println("correct: " + correct + "/" + data.count());
+  }
+
+  private static void f32(CompiledModel m, Options o, PrintStream out) throws IOException {
+    float[] x = F32.read(o.f32);
+    int size = m.inputSize();
+    if (x.length == 0 || x.length % size != 0) {
+      throw new IllegalArgumentException(o.f32 + ": " + x.length + " floats is not a whole number of " + m.name()
+          + " inputs of " + shape(m) + " = " + size + " floats");
+    }
+    int n = x.length / size;
+    if (o.limit > 0 && o.limit < n) {
+      n = o.limit;
+      x = Arrays.copyOf(x, n * size);
+    }
+    float[] y = predictAll(m, x, n, o.batch);
+    if (o.output != null) {
+      F32.write(o.output, y);
+      out.println("wrote " + n + " x " + m.classes() + " outputs to " + o.output);
+    } else {
+      for (int i = 0; i < n; i++) out.println(i + ": " + className(m, F32.argmax(y, i * m.classes(), m.classes())));
+    }
+  }
+
+  private static void images(CompiledModel m, Options o, PrintStream out) throws IOException {
+    List<Path> files = o.limit > 0 && o.limit < o.images.size() ? o.images.subList(0, o.limit) : o.images;
+    int size = m.inputSize(), classes = m.classes(), plane = m.height() * m.width();
+    float[] all = o.output != null ? new float[Math.multiplyExact(files.size(), classes)] : null;
+    for (int s = 0; s < files.size(); s += o.batch) {
+      int b = Math.min(o.batch, files.size() - s);
+      float[] x = new float[b * size];
+      for (int i = 0; i < b; i++) {
+        float[] px = Images.load(files.get(s + i), m.channels(), m.height(), m.width(), m.preprocessing());
+        System.arraycopy(px, 0, x, i * size, size);
+      }
+      float[] y = predict(m, m.preprocessing().apply(x, m.channels(), plane), b);
+      if (all != null) System.arraycopy(y, 0, all, s * classes, y.length);
+      for (int i = 0; i < b; i++) {
+        double[] p = probabilities(y, i * classes, classes);
+        out.println(files.get(s + i));
+        for (int c : top(p, 5)) {
+          out.printf(Locale.ROOT, "  %.4f  %d%s%n", p[c], c, c < m.labels().size() ? "  " + m.labels().get(c) : "");
+        }
+      }
+    }
+    if (all != null) F32.write(o.output, all);
+  }
+
+  /**
+   * Latency of repeated predict() calls on seeded random input. Warm-up stops after {@code --warmup} seconds or
+   * 20 runs, whichever comes first; the median of the timed runs absorbs what JIT work remains.
+   */
+  private static void bench(CompiledModel m, Options o, PrintStream out) {
+    int b = o.batch;
+    float[] x = new float[Math.multiplyExact(b, m.inputSize())];
+    Random random = new Random(42);
+    for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
+
+    predict(m, x, b);
+    long coldStart = System.currentTimeMillis() - jvmStartMillis();
+    long warmEnd = System.nanoTime() + (long) (o.warmup * 1e9);
+    for (int runs = 0; runs < 20 && System.nanoTime() < warmEnd; runs++) predict(m, x, b);
+
+    long[] times = new long[64];
+    int runs = 0;
+    long total = 0, budget = (long) (o.seconds * 1e9);
+    do {
+      long t0 = System.nanoTime();
+      predict(m, x, b);
+      long t = System.nanoTime() - t0;
+      if (runs == times.length) times = Arrays.copyOf(times, runs * 2);
+      times[runs++] = t;
+      total += t;
+    } while (total < budget);
+    long[] sorted = Arrays.copyOf(times, runs);
+    Arrays.sort(sorted);
+    double median = runs % 2 == 1 ? sorted[runs / 2] : (sorted[runs / 2 - 1] + sorted[runs / 2]) / 2.0;
+    double p90 = sorted[Math.max(0, (int) Math.ceil(0.9 * runs) - 1)];
+
+    out.println("model: " + m.name());
+    out.println("vector: " + (vectorModule() ? "on" : "off"));
+    out.println("batch: " + b);
+    out.println("threads: " + (o.threads != null ? o.threads : Runtime.getRuntime().availableProcessors()));
+    out.println("cold_start_ms: " + coldStart);
+    out.println("runs: " + runs);
+    out.printf(Locale.ROOT, "median_ms: %.3f%n", median / 1e6);
+    out.printf(Locale.ROOT, "p90_ms: %.3f%n", p90 / 1e6);
+    out.printf(Locale.ROOT, "images_per_s: %.1f%n", (double) runs * b / (total / 1e9));
+  }
+
+  // ---- helpers ----
+
+  /** Runs {@code n} inputs in batches of at most {@code batch}; returns [n, classes]. */
+  private static float[] predictAll(CompiledModel m, float[] x, int n, int batch) {
+    int size = m.inputSize(), classes = m.classes();
+    if (n <= batch) return predict(m, x.length == n * size ? x : Arrays.copyOf(x, n * size), n);
+    float[] y = new float[Math.multiplyExact(n, classes)];
+    for (int s = 0; s < n; s += batch) {
+      int b = Math.min(batch, n - s);
+      float[] out = predict(m, Arrays.copyOfRange(x, s * size, (s + b) * size), b);
+      System.arraycopy(out, 0, y, s * classes, b * classes);
+    }
+    return y;
+  }
+
+  private static float[] predict(CompiledModel m, float[] x, int batch) {
+    float[] y = m.predict(x, batch);
+    if (y.length != batch * m.classes()) {
+      throw new IllegalStateException(m.name() + " returned " + y.length + " outputs for " + batch + " x " + m.classes());
+    }
+    return y;
+  }
+
+  /** The outputs as probabilities: as they are when they already are (non-negative, sum 1), else softmax. */
+  static double[] probabilities(float[] y, int offset, int n) {
+    double sum = 0, max = Double.NEGATIVE_INFINITY;
+    boolean nonNegative = true;
+    for (int i = 0; i < n; i++) {
+      sum += y[offset + i];
+      max = Math.max(max, y[offset + i]);
+      nonNegative &= y[offset + i] >= 0;
+    }
+    double[] p = new double[n];
+    if (nonNegative && Math.abs(sum - 1) < 1e-3) {
+      for (int i = 0; i < n; i++) p[i] = y[offset + i];
+      return p;
+    }
+    double z = 0;
+    for (int i = 0; i < n; i++) z += p[i] = Math.exp(y[offset + i] - max);
+    for (int i = 0; i < n; i++) p[i] /= z;
+    return p;
+  }
+
+  /** Indices of the k largest values, largest first (ties: lower index first). */
+  static int[] top(double[] p, int k) {
+    return java.util.stream.IntStream.range(0, p.length).boxed()
+        .sorted((a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b))
+        .limit(k).mapToInt(Integer::intValue).toArray();
+  }
+
+  private static String className(CompiledModel m, int c) {
+    return c < m.labels().size() ? c + " " + m.labels().get(c) : String.valueOf(c);
+  }
+
+  private static String shape(CompiledModel m) {
+    return m.channels() + "x" + m.height() + "x" + m.width();
+  }
+
+  // ---- JVM relaunch for the Vector API ----
+
+  private static boolean vectorModule() {
+    return ModuleLayer.boot().findModule(VECTOR_MODULE).isPresent();
+  }
+
+  /** When this JVM was started; a relaunched child gets its parent's start so cold start covers both. */
+  private static long jvmStartMillis() {
+    String parent = System.getenv("RESNETC_START_MS");
+    if (parent != null) {
+      try {
+        return Long.parseLong(parent);
+      } catch (NumberFormatException e) {
+        // fall through to this JVM's start
+      }
+    }
+    return ManagementFactory.getRuntimeMXBean().getStartTime();
+  }
+
+  /**
+   * {@code java -jar} cannot add modules from the manifest, so without {@code jdk.incubator.vector} in the boot
+   * layer the same command is run again with {@code --add-modules jdk.incubator.vector}. Returns the child's exit
+   * code, or null to go on here (module already there, relaunch disabled or impossible).
+   */
+  private static Integer relaunchWithVectors(String[] args) {
+    if (vectorModule() || System.getenv("RESNETC_NO_RELAUNCH") != null) return null;
+    if (ModuleFinder.ofSystem().find(VECTOR_MODULE).isEmpty() || System.getProperty("jdk.module.main") != null) return null;
+    for (String a : args) {
+      if (a.equals("--")) break;
+      if (a.equals("--no-vector") || a.equals("--help") || a.equals("-h")) return null;
+    }
+    String classPath = System.getProperty("java.class.path", "");
+    if (classPath.isEmpty()) return null;
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+    cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+    cmd.add("--add-modules");
+    cmd.add(VECTOR_MODULE);
+    Path jar = ownJar();
+    if (jar != null && !classPath.contains(java.io.File.pathSeparator) && Path.of(classPath).toAbsolutePath().normalize().equals(jar)) {
+      cmd.addAll(List.of("-jar", jar.toString())); // keeps manifest attributes such as Enable-Native-Access
+    } else {
+      cmd.addAll(List.of("-cp", classPath, ModelMain.class.getName()));
+    }
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd).inheritIO();
+    pb.environment().put("RESNETC_NO_RELAUNCH", "1");
+    pb.environment().put("RESNETC_START_MS", Long.toString(jvmStartMillis()));
+    pb.environment().remove("JDK_JAVA_OPTIONS"); // already among the input arguments
+    Process child;
+    try {
+      child = pb.start();
+    } catch (IOException e) {
+      return null;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(child::destroy));
+    while (true) {
+      try {
+        return child.waitFor();
+      } catch (InterruptedException e) {
+        // keep waiting: the child owns the terminal
+      }
+    }
+  }
+
+  private static Path ownJar() {
+    try {
+      var source = ModelMain.class.getProtectionDomain().getCodeSource();
+      if (source == null) return null;
+      Path p = Path.of(source.getLocation().toURI()).toAbsolutePath().normalize();
+      return Files.isRegularFile(p) ? p : null;
+    } catch (Exception e) {
+      return null; // not a file: no jar to relaunch
+    }
+  }
+}
