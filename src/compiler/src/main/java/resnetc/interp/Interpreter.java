@@ -198,7 +198,9 @@ public final class Interpreter {
    * the chunk, 0 in the padding; each output plane is then the weighted sum of those rows. The sums run over whole
    * rows at the same index in both arrays, which the JIT vectorizes (it does not when the arrays are read at
    * different offsets); small planes are chunked so the rows are long enough for that to pay. Every output element
-   * is the same float sum, in the same order, whatever the chunking.
+   * is the same float sum, in the same order, whatever the chunking. Each step is a fused multiply-add (one
+   * rounding), as the compiled backends do, so a backend that keeps this order (bias, then input channels, then
+   * taps row by row) reproduces a convolution bit for bit and differences point at real bugs.
    */
   private static void conv2d(Op.Conv2d op, float[] x, TensorType xt, float[] w, float[] bias, float[] y, TensorType yt, int items) {
     int inC = xt.dim(1), inH = xt.dim(2), inW = xt.dim(3), outC = yt.dim(1), outH = yt.dim(2), outW = yt.dim(3);
@@ -215,7 +217,7 @@ public final class Interpreter {
           for (int t = 0; t < taps; t++) {
             float wt = w[o * taps + t];
             float[] row = rows[t];
-            for (int j = 0; j < acc.length; j++) acc[j] += wt * row[j];
+            for (int j = 0; j < acc.length; j++) acc[j] = Math.fma(wt, row[j], acc[j]);
           }
           for (int i = 0; i < count; i++) System.arraycopy(acc, i * plane, y, ((first + i) * outC + o) * plane, plane);
         }

@@ -1,0 +1,103 @@
+package resnetc.backend.java;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import resnetc.Frontend;
+import resnetc.TestPaths;
+import resnetc.interp.Interpreter;
+import resnetc.ir.Graph;
+import resnetc.passes.Pipeline;
+import resnetc.runtime.Cifar;
+import resnetc.runtime.CompiledModel;
+import resnetc.runtime.F32;
+import resnetc.weights.RandomWeights;
+
+/** The Java backend against the reference interpreter: random weights on every example, pretrained CIFAR models. */
+class JavaBackendTest {
+  static Stream<Path> examples() throws Exception {
+    try (Stream<Path> s = Files.walk(TestPaths.repoRoot().resolve("examples"))) {
+      return s.filter(p -> p.toString().endsWith(".resnet")).sorted().toList().stream();
+    }
+  }
+
+  static CompiledModel compile(Frontend.Loaded l, Graph weighted, int threads) {
+    JavaBackend.Output out = JavaTarget.generate(l, weighted, JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults());
+    return JavaTarget.instantiate(JavaTarget.compile(out), threads);
+  }
+
+  /** max |a - b| / max |b|. */
+  static double relError(float[] a, float[] b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < b.length; i++) {
+      num = Math.max(num, Math.abs(a[i] - b[i]));
+      den = Math.max(den, Math.abs(b[i]));
+    }
+    return num / den;
+  }
+
+  /**
+   * The backend against the interpreter on the very graph it compiled (the pipeline's own error is
+   * PipelineEquivalenceTest's business), vector path on every example, scalar path on the CIFAR ones.
+   */
+  @ParameterizedTest
+  @MethodSource("examples")
+  void matchesTheInterpreterWithRandomWeights(Path spec) {
+    Frontend.Loaded l = Frontend.load(spec);
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 11), Pipeline.defaults());
+    int batch = g.input().type().dim(2) > 64 ? 1 : 3;
+    Random r = new Random(5);
+    float[] x = new float[(int) g.input().type().elements(batch)];
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    float[] ref = new Interpreter(g).run(x, batch);
+    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      double err = relError(m.predict(x, batch), ref);
+      System.out.printf("java backend %-20s max rel error %.2e%n", l.model().name(), err);
+      assertTrue(err < 1e-4, "relative error " + err);
+    }
+  }
+
+  @Test
+  void pretrainedCifarAccuracy() throws Exception {
+    for (String model : new String[] {"resnet20", "resnet56"}) {
+      var weights = TestPaths.shared("models/cifar10/" + model + ".safetensors");
+      var images = TestPaths.shared("data/cifar10-test-1000.bin");
+      assumeTrue(weights.isPresent() && images.isPresent(), "../shared is absent");
+      Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet"));
+      Graph g = Frontend.bind(l, weights.get());
+      Cifar data = Cifar.read(images.get(), 0);
+      try (CompiledModel m = compile(l, g, 2)) {
+        float[] x = m.preprocessing().apply(data.pixels().clone(), 3, 32 * 32);
+        float[] y = m.predict(x, data.count());
+        int correct = 0;
+        for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * 10, 10) == data.labels()[i]) correct++;
+        float[] ref = F32.read(TestPaths.shared("data/cifar10-test-1000." + model + ".logits.f32").get());
+        double maxAbs = 0;
+        for (int i = 0; i < ref.length; i++) maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
+        System.out.printf("java backend %s: accuracy %.4f, max abs error vs float64 logits %.2e%n", model, correct / 1000.0, maxAbs);
+        assertEquals(model.equals("resnet20") ? 795 : 838, correct);
+        assertTrue(maxAbs < 1e-3);
+      }
+    }
+  }
+
+  @Test
+  void rejectsWrongInputSizesBeforeAnyWork() {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet20.resnet"));
+    try (CompiledModel m = compile(l, RandomWeights.generate(l.graph(), 1), 1)) {
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32 + 1], 1));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 0));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 2));
+    }
+  }
+}
