@@ -35,7 +35,10 @@ public final class FoldConstants implements Pass {
       String first = seen.putIfAbsent(new Key(t), c.name());
       if (first != null && !c.name().equals(r.output())) r.replaceAllUses(c.name(), first);
     }
-    for (Node n : List.copyOf(r.nodes)) {
+    // Removing an identity renames its users' operands, so read each node as it is now, not as copied.
+    for (String name : r.nodes.stream().map(Node::name).toList()) {
+      Node n = r.find(name);
+      if (n == null) continue;
       if (n.op() instanceof Op.BatchNorm && n.inputs().subList(1, 5).stream().allMatch(r::isConst) && isIdentity(r, n)) {
         r.replaceAllUses(n.name(), n.input(0));
       } else if (n.op() instanceof Op.Normalize z && z.div() == 1 && allEqual(z.mean(), 0) && allEqual(z.std(), 1)) {

@@ -33,6 +33,12 @@ final class Rewriter {
     return original.hasWeights() && !original.constNodes().isEmpty();
   }
 
+  /** The current node of that name, or null when it is gone. */
+  Node find(String name) {
+    for (Node n : nodes) if (n.name().equals(name)) return n;
+    return null;
+  }
+
   Node node(String name) {
     for (Node n : nodes) if (n.name().equals(name)) return n;
     throw new IllegalStateException("no node " + name);

@@ -9,8 +9,8 @@ public final class SampleGraphs {
 
   /**
    * A graph using every op and attribute form: strided, grouped and biased convs, batchnorm of rank 4 and 2, both
-   * avgpool flavours, option-A shortcut, dense with and without bias, softmax. Input f32[N,3,9,9], output
-   * f32[N,10]. With {@code withData} the constants get random data from {@code seed}.
+   * avgpool flavours, option-A shortcut, fused convs with each residual form, dense with and without bias, softmax.
+   * Input f32[N,3,9,9], output f32[N,10]. With {@code withData} the constants get random data from {@code seed}.
    */
   public static Graph allOps(boolean withData, long seed) {
     Random r = new Random(seed);
@@ -28,7 +28,11 @@ public final class SampleGraphs {
     conv(b, r, withData, "proj", "avg", 16, 8, 1, 1, 0, 1, false);
     b.add("sum2", new Op.Add(), List.of("proj", "short"), "");
     b.add("avg2", new Op.AvgPool(3, 1, 1, false, true), List.of("sum2"), "");
-    b.add("gap", new Op.GlobalAvgPool(), List.of("avg2"), "");
+    // the fused convs of the optimizer, one per residual form: none (with relu), add, subsample (grouped)
+    fused(b, r, withData, "fa", List.of("avg2"), 16, 16, 3, new Op.FusedConv(3, 1, 1, 1, true, Op.FusedConv.Residual.NONE, 1, 0));
+    fused(b, r, withData, "fb", List.of("fa", "avg2"), 16, 16, 1, new Op.FusedConv(1, 1, 0, 1, false, Op.FusedConv.Residual.ADD, 1, 0));
+    fused(b, r, withData, "fc3", List.of("fb", "sum"), 16, 16, 3, new Op.FusedConv(3, 1, 1, 2, true, Op.FusedConv.Residual.SUBSAMPLE, 2, 4));
+    b.add("gap", new Op.GlobalAvgPool(), List.of("fc3"), "");
     batchNorm(b, r, withData, "bn2", "gap", 16, 1e-3f);
     b.constant("fc.w", TensorType.of(10, 16), withData ? random(r, 160, 0.5f) : null, "");
     b.constant("fc.b", TensorType.of(10), withData ? random(r, 10, 0.5f) : null, "");
@@ -45,6 +49,16 @@ public final class SampleGraphs {
     if (bias) b.constant(name + ".b", TensorType.of(out), withData ? random(r, out, 0.1f) : null, "");
     List<String> ins = bias ? List.of(in, name + ".w", name + ".b") : List.of(in, name + ".w");
     b.add(name, new Op.Conv2d(k, stride, pad, groups), ins, "spec.rn:3");
+  }
+
+  /** A fused conv reading {@code ins} = (x [, residual]); weights {@code out x inC/groups x k x k} and a bias. */
+  static void fused(Graph.Builder b, Random r, boolean withData, String name, List<String> ins, int out, int inC, int k, Op.FusedConv op) {
+    int fanIn = inC / op.groups() * k * k;
+    b.constant(name + ".w", TensorType.of(out, inC / op.groups(), k, k), withData ? random(r, out * fanIn, (float) Math.sqrt(2.0 / fanIn)) : null, "");
+    b.constant(name + ".b", TensorType.of(out), withData ? random(r, out, 0.1f) : null, "");
+    List<String> operands = new java.util.ArrayList<>(List.of(ins.get(0), name + ".w", name + ".b"));
+    operands.addAll(ins.subList(1, ins.size()));
+    b.add(name, op, operands, "spec.rn:6");
   }
 
   static void batchNorm(Graph.Builder b, Random r, boolean withData, String name, String in, int c, float eps) {
