@@ -13,7 +13,10 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
+import resnetc.backend.java.JavaTarget;
 import resnetc.interp.Interpreter;
+import resnetc.passes.Pipeline;
+import resnetc.runtime.CompiledModel;
 import resnetc.ir.Graph;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.F32;
@@ -64,7 +67,10 @@ final class RunCommand implements Callable<Integer> {
 
   @Mixin OptOptions opt = new OptOptions();
 
-  enum Backend { reference }
+  enum Backend { reference, java }
+
+  @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores)")
+  Integer threads;
 
   @Override
   public Integer call() throws IOException {
@@ -97,15 +103,31 @@ final class RunCommand implements Callable<Integer> {
     }
     if (x.length != g.input().type().elementsPerItem() * n || n == 0) throw new Main.UserError("no inputs");
 
-    g = opt.apply(g, cmd.commandLine().getErr());
-    Interpreter interp = new Interpreter(g);
     int classes = (int) g.outputType().elementsPerItem();
     float[] y = new float[n * classes];
-    long t0 = System.nanoTime();
-    for (int start = 0; start < n; start += batch) {
-      int b = Math.min(batch, n - start);
-      float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
-      System.arraycopy(interp.run(chunk, b), 0, y, start * classes, b * classes);
+    long t0;
+    if (backend == Backend.java) {
+      // Same path as a jar: the runtime normalizes, the compiled model takes preprocessed input.
+      Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
+      JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(loaded, optimized, JavaTarget.defaultOptions(loaded.model(), null, null)));
+      try (CompiledModel m = JavaTarget.instantiate(c, threads == null ? Runtime.getRuntime().availableProcessors() : threads)) {
+        if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
+        t0 = System.nanoTime();
+        for (int start = 0; start < n; start += batch) {
+          int b = Math.min(batch, n - start);
+          float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
+          System.arraycopy(m.predict(chunk, b), 0, y, start * classes, b * classes);
+        }
+      }
+    } else {
+      g = opt.apply(g, cmd.commandLine().getErr());
+      Interpreter interp = new Interpreter(g);
+      t0 = System.nanoTime();
+      for (int start = 0; start < n; start += batch) {
+        int b = Math.min(batch, n - start);
+        float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
+        System.arraycopy(interp.run(chunk, b), 0, y, start * classes, b * classes);
+      }
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     if (output != null) F32.write(output, y);

@@ -18,11 +18,14 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
   static final int LANES = 8;
 
   static ConvPlan of(Op.FusedConv f, TensorType x, TensorType y, TensorType res) {
+    // At most 4 accumulators: the JIT's C1 tier gives up on Vector API methods with more live vectors, and a
+    // method C1 cannot compile may never reach C2 either. Wide rows take 2 channels x 16 positions, narrow
+    // ones 4 channels x 8 positions.
     int og = y.dim(1) / f.groups();
-    int r = og % 4 == 0 ? 4 : og % 2 == 0 ? 2 : 1;
     boolean pw = f.kernel() == 1 && f.stride() == 1 && f.pad() == 0;
     int positions = pw ? y.dim(2) * y.dim(3) : y.dim(3);
     int v = positions <= LANES ? 1 : 2;
+    int r = v == 2 ? (og % 2 == 0 ? 2 : 1) : (og % 4 == 0 ? 4 : og % 2 == 0 ? 2 : 1);
     return new ConvPlan(x.dim(1), x.dim(2), x.dim(3), y.dim(1), y.dim(2), y.dim(3), f.kernel(), f.stride(), f.pad(), f.groups(), r, v,
         f.relu(), f.residual(), f.resStride(), f.resOffset(),
         res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2), res == null ? 0 : res.dim(3));

@@ -99,14 +99,8 @@ public final class JavaBackend {
       forward.add("// $L\n", resnetc.ir.Printer.line(n).replaceAll(" : .*", "") + "");
       String spec = specLine(n.origin());
       if (spec != null) forward.add("// from $L: $L\n", n.origin(), spec);
-      MethodSpec scalar = layer(n, m, false);
-      kernels.add(scalar);
-      if (n.op() instanceof Op.FusedConv || n.op() instanceof Op.Dense) {
-        simd.addMethod(layer(n, m, true));
-        forward.addStatement("if (VECTOR) Simd.$L(a, w, s, n, team); else $L(a, w, s, n, team)", m, m);
-      } else {
-        forward.addStatement("$L(a, w, s, n, team)", m);
-      }
+      kernels.add(layer(n, m));
+      forward.addStatement("$L(a, w, s, n, team)", m);
       forward.addStatement("if (PROFILE) t0 = lap($L, t0)", layerNames.size());
       layerNames.add(n.name());
       layerFlops.add(2 * resnetc.ir.Summary.macs(g, n));
@@ -130,6 +124,9 @@ public final class JavaBackend {
         .addJavadoc("Activation floats per image, as planned at batch 1.\n").initializer("$L", arena).build());
     t.addField(FieldSpec.builder(int.class, "SCRATCH", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Staging floats per image (padded, phase-split conv inputs).\n").initializer("$L", scratch).build());
+    t.addField(FieldSpec.builder(int.class, "SLACK", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+        .addJavadoc("Floats past the arena so a vector tile may read beyond the last value (it never stores there).\n")
+        .initializer("$L", 2 * ConvPlan.LANES).build());
     t.addField(constant(int.class, "IN", CodeBlock.of("$L", in)));
     t.addField(constant(int.class, "OUT", CodeBlock.of("$L", out)));
     t.addField(constant(long.class, "WEIGHTS", CodeBlock.of("$LL", blobSize)));
@@ -180,7 +177,7 @@ public final class JavaBackend {
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(FLOATS)
         .addParameter(FLOATS, "x").addParameter(int.class, "n")
         .addStatement("$T.checkInput(this, x.length, n)", MODEL)
-        .addStatement("float[] a = new float[Math.multiplyExact(ARENA, n)]")
+        .addStatement("float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)]")
         .addStatement("System.arraycopy(x, 0, a, IN * n, x.length)")
         .addStatement("forward(a, n)")
         .addStatement("return java.util.Arrays.copyOfRange(a, OUT * n, OUT * n + CLASSES * n)").build());
@@ -190,7 +187,7 @@ public final class JavaBackend {
         .addStatement("throw new IllegalArgumentException($S + n + $S + input.byteSize() + $S + output.byteSize() + $S)",
             "batch ", ": input must be exactly batch x C x H x W floats and output batch x classes floats, got ", " and ", " bytes")
         .endControlFlow()
-        .addStatement("float[] a = new float[Math.multiplyExact(ARENA, n)]")
+        .addStatement("float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)]")
         .addStatement("$T.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, a, IN * n, n * C * H * W)", MemorySegment.class)
         .addStatement("forward(a, n)")
         .addStatement("$T.copy(a, OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class).build());
@@ -282,12 +279,11 @@ public final class JavaBackend {
         .addJavadoc("$L\n", resnetc.ir.Printer.line(n).replace("$", "$$"));
   }
 
-  private MethodSpec layer(Node n, String name, boolean vector) {
+  private MethodSpec layer(Node n, String name) {
     MethodSpec.Builder m = method(name, n);
-    if (vector) m.addModifiers(Modifier.PRIVATE);
     CodeBlock body = switch (n.op()) {
-      case Op.FusedConv f -> conv(n, f, vector);
-      case Op.Dense d -> dense(n, vector);
+      case Op.FusedConv f -> conv(n, f);
+      case Op.Dense d -> dense(n);
       case Op.MaxPool p -> maxPool(n, p);
       case Op.AvgPool p -> avgPool(n, p);
       case Op.GlobalAvgPool p -> globalAvgPool(n);
@@ -304,7 +300,7 @@ public final class JavaBackend {
 
   // ---- convolution ----
 
-  private CodeBlock conv(Node n, Op.FusedConv f, boolean vector) {
+  private CodeBlock conv(Node n, Op.FusedConv f) {
     TensorType x = g.node(n.input(0)).type();
     TensorType res = n.inputs().size() > 3 ? g.node(n.input(3)).type() : null;
     ConvPlan c = ConvPlan.of(f, x, n.type(), res);
@@ -315,6 +311,11 @@ public final class JavaBackend {
     CodeBlock.Builder b = CodeBlock.builder();
     b.add("// $L\n", c.describe());
     b.addStatement("final int X = $L * n, Y = $L * n$L", off(n.input(0)), off(n.name()), res != null ? ", R = " + off(n.input(3)) + " * n" : "");
+    List<String> taps = new ArrayList<>();
+    for (int ky = 0; ky < c.k(); ky++) {
+      for (int kx = 0; kx < c.k(); kx++) taps.add(Integer.toString(c.pointwise() ? 0 : ky * c.s() * c.stagedRow() + (kx % c.s()) * c.stagedRow() + kx / c.s()));
+    }
+    b.addStatement("final int[] TAPS = {$L}", String.join(", ", taps));
     if (!c.pointwise()) stage(b, c);
     b.add("team.run(n * $L, t -> {\n$>", c.tiles());
     b.addStatement("int b = t / $L, oc = t % $L * $L, g = oc / $L", c.tiles(), c.tiles(), c.r(), c.og());
@@ -322,14 +323,14 @@ public final class JavaBackend {
     if (c.pointwise()) {
       b.addStatement("int xb = X + (b * $L + g * $L) * $L", c.c(), c.cg(), c.h() * c.w());
       b.beginControlFlow("for (int p = 0; p < $L; p += $L)", c.oh() * c.ow(), c.tile());
-      tileBody(b, c, vector, bOff, "p", c.oh() * c.ow(), "xb + p", "Y + (b * " + c.o() + " + oc) * " + (c.oh() * c.ow()) + " + p");
+      tileBody(b, c, bOff, "p", c.oh() * c.ow(), "xb + p", "Y + (b * " + c.o() + " + oc) * " + (c.oh() * c.ow()) + " + p");
       b.endControlFlow();
     } else {
       int row = c.stagedRow(), phases = c.s(), rows = c.stagedRows();
       b.addStatement("int sb = (b * $L + g * $L) * $L", c.c(), c.cg(), rows * phases * row);
       b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", c.oh());
       b.beginControlFlow("for (int ox = 0; ox < $L; ox += $L)", c.ow(), c.tile());
-      tileBody(b, c, vector, bOff, "ox", c.ow(), "sb + oy * " + (c.s() * phases * row) + " + ox",
+      tileBody(b, c, bOff, "ox", c.ow(), "sb + oy * " + (c.s() * phases * row) + " + ox",
           "Y + ((b * " + c.o() + " + oc) * " + c.oh() + " + oy) * " + c.ow() + " + ox");
       b.endControlFlow();
       b.endControlFlow();
@@ -364,87 +365,76 @@ public final class JavaBackend {
    * the Vector API intrinsics) after a few images; a loop nest per layer would run each body only a few times
    * per image and stay in the slow tiers for long.
    */
-  private void tileBody(CodeBlock.Builder b, ConvPlan c, boolean vector, long bOff, String pos, int limit, String xAt, String yAt) {
-    String kernel = microKernel(c, vector);
+  private void tileBody(CodeBlock.Builder b, ConvPlan c, long bOff, String pos, int limit, String xAt, String yAt) {
+    String kernel = microKernel(c);
     String src = c.pointwise() ? "a" : "s";
     int icStride = c.pointwise() ? c.h() * c.w() : c.stagedRows() * c.s() * c.stagedRow();
     String res = c.residual() == Op.FusedConv.Residual.ADD ? "R - Y" : "NO_RESIDUAL";
     boolean fixup = c.residual() == Op.FusedConv.Residual.SUBSAMPLE;
     b.addStatement("int yo = $L", yAt);
-    b.addStatement("$L($L, $L, $L, $L, $L, w, wt, $L + oc, a, yo, $L, $L, $L, Math.min($L, $L - $L))", kernel, src, xAt,
-        icStride, c.cg(), c.pointwise() ? 0 : c.stagedRow(), bOff, c.oh() * c.ow(), res, c.relu() && !fixup, c.tile(), limit, pos);
+    CodeBlock args = CodeBlock.of("$L, $L, $L, $L, TAPS, w, wt, $L + oc, a, yo, $L, $L, $L, Math.min($L, $L - $L)", src, xAt,
+        icStride, c.cg(), bOff, c.oh() * c.ow(), res, c.relu() && !fixup, c.tile(), limit, pos);
+    b.addStatement("if (VECTOR) Simd.$L($L); else $L($L)", kernel, args, kernel, args);
     if (fixup) subsampleFixup(b, c, pos, limit, c.tile());
   }
 
   /** Name of the micro-kernel for this tile shape, generating it on first use. */
-  private String microKernel(ConvPlan c, boolean vector) {
-    String name = String.format("tile%s_k%ds%d_%dx%d", c.pointwise() ? "Pointwise" : "", c.k(), c.s(), c.r(), c.tile());
-    if (microKernels.add((vector ? "v" : "s") + name)) {
-      MethodSpec m = vector ? vectorKernel(name, c) : scalarKernel(name, c);
-      if (vector) simd.addMethod(m);
-      else scalarKernels.add(m);
+  private String microKernel(ConvPlan c) {
+    String name = String.format("tile_k%ds%d_%dx%d", c.k(), c.s(), c.r(), c.tile());
+    if (microKernels.add(name)) {
+      simd.addMethod(vectorKernel(name, c));
+      scalarKernels.add(scalarKernel(name, c));
     }
     return name;
   }
 
   private static MethodSpec.Builder kernelSignature(String name, ConvPlan c) {
-    return MethodSpec.methodBuilder(name).addModifiers(Modifier.PRIVATE, Modifier.STATIC)
+    return MethodSpec.methodBuilder(name).addModifiers(Modifier.STATIC)
         .addJavadoc("$L output channels x $L positions of a $Lx$L stride-$L conv: acc = bias + sum over input channels and taps,\n"
-            + "then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored.\n", c.r(), c.tile(), c.k(), c.k(), c.s())
+            + "then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the\n"
+            + "offsets of the kernel taps from tap (0,0) in the layer's staged input.\n", c.r(), c.tile(), c.k(), c.k(), c.s())
         .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(int.class, "ics").addParameter(int.class, "cg")
-        .addParameter(int.class, "row").addParameter(FLOATS, "w").addParameter(int.class, "wi").addParameter(int.class, "bi")
+        .addParameter(int[].class, "tap").addParameter(FLOATS, "w").addParameter(int.class, "wi").addParameter(int.class, "bi")
         .addParameter(FLOATS, "a").addParameter(int.class, "yo").addParameter(int.class, "yp").addParameter(int.class, "res")
         .addParameter(boolean.class, "relu").addParameter(int.class, "valid");
   }
 
-  /** Offset of tap (ky, kx) from tap (0, 0) in the staged layout, as an expression of {@code row}. */
-  private static String tapOffset(ConvPlan c, int ky, int kx) {
-    if (c.pointwise()) return "0";
-    int rows = ky * c.s() + kx % c.s(), cols = kx / c.s();
-    return rows == 0 ? Integer.toString(cols) : rows + " * row + " + cols;
-  }
-
   private MethodSpec vectorKernel(String name, ConvPlan c) {
-    int r = c.r(), v = c.v(), lanes = ConvPlan.LANES, taps = c.k() * c.k();
+    int r = c.r(), v = c.v(), lanes = ConvPlan.LANES;
     CodeBlock.Builder b = CodeBlock.builder();
-    b.addStatement("boolean full = valid >= $L", c.tile());
-    for (int j = 0; j < v; j++) b.addStatement("$T<Float> m$L = SP.indexInRange($L, valid)", VM, j, j * lanes);
     for (int i = 0; i < r; i++) {
-      b.addStatement("$T w$L", FV, i);
       for (int j = 0; j < v; j++) b.addStatement("$T a$L$L = $T.broadcast(SP, w[bi + $L])", FV, i, j, FV, i);
     }
-    for (int j = 0; j < v; j++) b.addStatement("$T x$L", FV, j);
-    // Taps are unrolled up to 3x3; larger kernels (the 7x7 stem) loop over rows so the method stays under the
-    // JIT's 8000-byte limit for compiling a method at all.
-    boolean unrollRows = c.k() <= 3;
-    int unrolled = unrollRows ? taps : c.k();
-    for (int t = 0; t < unrolled; t++) b.addStatement("final int t$L = $L", t, tapOffset(c, unrollRows ? t / c.k() : 0, unrollRows ? t % c.k() : t));
-    b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics, wi += $L)", taps * r);
-    if (!unrollRows) b.beginControlFlow("for (int ky = 0, xr = xi, wr = wi; ky < $L; ky++, xr += $L * row, wr += $L)", c.k(), c.s(), c.k() * r);
-    String xBase = unrollRows ? "xi" : "xr", wBase = unrollRows ? "wi" : "wr";
-    for (int t = 0; t < unrolled; t++) {
-      for (int j = 0; j < v; j++) {
-        // Staged rows have room for whole tiles; a pointwise tile at the end of the plane reads only valid lanes.
-        if (c.pointwise()) b.addStatement("x$L = full ? $T.fromArray(SP, x, xi + $L) : $T.fromArray(SP, x, xi + $L, m$L)", j, FV, j * lanes, FV, j * lanes, j);
-        else b.addStatement("x$L = $T.fromArray(SP, x, $L + t$L + $L)", j, FV, xBase, t, j * lanes);
-      }
-      for (int i = 0; i < r; i++) {
-        b.addStatement("w$L = $T.broadcast(SP, w[$L + $L])", i, FV, wBase, t * r + i);
-        for (int j = 0; j < v; j++) b.addStatement("a$L$L = x$L.fma(w$L, a$L$L)", i, j, j, i, i, j);
-      }
+    // A loop over taps (offsets from the layer's table) rather than unrolled taps keeps the method small: C1
+    // must compile it before C2 does, and it gives up on methods with many live vectors. Loads are never
+    // masked: staged rows and the arena have room past the last tile, and lanes past `valid` are not stored.
+    b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics)");
+    b.beginControlFlow("for (int t = 0; t < tap.length; t++, wi += $L)", r);
+    b.addStatement("int o = xi + tap[t]");
+    for (int j = 0; j < v; j++) b.addStatement("$T x$L = $T.fromArray(SP, x, o + $L)", FV, j, FV, j * lanes);
+    for (int i = 0; i < r; i++) {
+      b.addStatement("$T w$L = $T.broadcast(SP, w[wi + $L])", FV, i, FV, i);
+      for (int j = 0; j < v; j++) b.addStatement("a$L$L = x$L.fma(w$L, a$L$L)", i, j, j, i, i, j);
     }
-    if (!unrollRows) b.endControlFlow();
+    b.endControlFlow();
     b.endControlFlow();
     for (int i = 0; i < r; i++) {
       for (int j = 0; j < v; j++) {
         String at = "yo + " + i + " * yp + " + j * lanes;
-        b.beginControlFlow("if (res != NO_RESIDUAL)");
-        b.addStatement("a$L$L = a$L$L.add(full ? $T.fromArray(SP, a, $L + res) : $T.fromArray(SP, a, $L + res, m$L))", i, j, i, j, FV, at, FV, at, j);
-        b.endControlFlow();
+        b.addStatement("if (res != NO_RESIDUAL) a$L$L = a$L$L.add($T.fromArray(SP, a, $L + res))", i, j, i, j, FV, at);
         b.addStatement("if (relu) a$L$L = a$L$L.max(0f)", i, j, i, j);
-        b.addStatement("if (full) a$L$L.intoArray(a, $L); else a$L$L.intoArray(a, $L, m$L)", i, j, at, i, j, at, j);
       }
     }
+    b.beginControlFlow("if (valid >= $L)", c.tile());
+    for (int i = 0; i < r; i++) {
+      for (int j = 0; j < v; j++) b.addStatement("a$L$L.intoArray(a, yo + $L * yp + $L)", i, j, i, j * lanes);
+    }
+    b.nextControlFlow("else");
+    for (int j = 0; j < v; j++) b.addStatement("$T<Float> m$L = SP.indexInRange($L, valid)", VM, j, j * lanes);
+    for (int i = 0; i < r; i++) {
+      for (int j = 0; j < v; j++) b.addStatement("a$L$L.intoArray(a, yo + $L * yp + $L, m$L)", i, j, i, j * lanes, j);
+    }
+    b.endControlFlow();
     return kernelSignature(name, c).addCode(b.build()).build();
   }
 
@@ -455,8 +445,6 @@ public final class JavaBackend {
     b.addStatement("int len = Math.min(valid, $L)", tile);
     b.addStatement("float[] acc = new float[$L]", r * tile);
     b.addStatement("for (int i = 0; i < $L; i++) java.util.Arrays.fill(acc, i * $L, i * $L + len, w[bi + i])", r, tile, tile);
-    b.addStatement("int[] tap = new int[$L]", taps);
-    for (int t = 0; t < taps; t++) b.addStatement("tap[$L] = $L", t, tapOffset(c, t / c.k(), t % c.k()));
     b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics, wi += $L)", taps * r);
     b.beginControlFlow("for (int t = 0; t < $L; t++)", taps);
     b.beginControlFlow("for (int i = 0; i < $L; i++)", r);
@@ -507,32 +495,43 @@ public final class JavaBackend {
 
   // ---- the other layers: plain loops with literal shapes ----
 
-  private CodeBlock dense(Node n, boolean vector) {
+  private CodeBlock dense(Node n) {
     TensorType wt = g.node(n.input(1)).type();
     int out = wt.dim(0), in = wt.dim(1);
     long wOff = weights(n.input(1), out * in, () -> data(n.input(1)).data());
     long bOff = n.inputs().size() > 2 ? weights(n.input(2), out, () -> data(n.input(2)).data()) : -1;
+    if (microKernels.add("dot")) {
+      simd.addMethod(dotKernel(true));
+      scalarKernels.add(dotKernel(false));
+    }
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
     b.add("team.run(n, t -> {\n$>");
     b.beginControlFlow("for (int m = 0; m < $L; m++)", out);
     b.addStatement("int wr = $L + m * $L, xr = X + t * $L", wOff, in, in);
-    if (vector) {
-      b.addStatement("$T acc = $T.zero(SP)", FV, FV);
-      b.addStatement("int i = 0");
-      b.beginControlFlow("for (; i <= $L; i += 8)", in - 8);
-      b.addStatement("acc = $T.fromArray(SP, a, xr + i).fma($T.fromArray(SP, w, wr + i), acc)", FV, FV);
-      b.endControlFlow();
-      b.addStatement("float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD)");
-      b.addStatement("for (; i < $L; i++) sum += a[xr + i] * w[wr + i]", in);
-    } else {
-      b.addStatement("float sum = 0f");
-      b.addStatement("for (int i = 0; i < $L; i++) sum += a[xr + i] * w[wr + i]", in);
-    }
+    b.addStatement("float sum = VECTOR ? Simd.dot(a, xr, w, wr, $L) : dot(a, xr, w, wr, $L)", in, in);
     b.addStatement(bOff >= 0 ? "a[Y + t * $L + m] = sum + w[$L + m]" : "a[Y + t * $L + m] = sum", out, bOff);
     b.endControlFlow();
     b.add("$<});\n");
     return b.build();
+  }
+
+  /** {@code sum x[xi + i] * w[wi + i]} for i < len. */
+  private static MethodSpec dotKernel(boolean vector) {
+    CodeBlock.Builder b = CodeBlock.builder();
+    b.addStatement("int i = 0");
+    if (vector) {
+      b.addStatement("$T acc = $T.zero(SP)", FV, FV);
+      b.addStatement("for (; i <= len - 8; i += 8) acc = $T.fromArray(SP, x, xi + i).fma($T.fromArray(SP, w, wi + i), acc)", FV, FV);
+      b.addStatement("float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD)");
+    } else {
+      b.addStatement("float sum = 0f");
+    }
+    b.addStatement("for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum)");
+    b.addStatement("return sum");
+    return MethodSpec.methodBuilder("dot").addModifiers(Modifier.STATIC).returns(float.class)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "w").addParameter(int.class, "wi").addParameter(int.class, "len")
+        .addCode(b.build()).build();
   }
 
   private CodeBlock maxPool(Node n, Op.MaxPool p) {
