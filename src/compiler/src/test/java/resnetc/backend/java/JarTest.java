@@ -187,6 +187,20 @@ class JarTest {
     for (int i = 0; i < vector.length; i++) assertEquals(vector[i], scalar[i], 1e-5f * (1 + Math.abs(vector[i])), "output " + i);
   }
 
+  /** An image file in, the top-5 classes with the spec's label names out. */
+  @Test
+  void classifiesAnImageFileWithLabels() throws Exception {
+    java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(40, 36, java.awt.image.BufferedImage.TYPE_INT_RGB);
+    for (int y = 0; y < 36; y++) for (int x = 0; x < 40; x++) img.setRGB(x, y, (x * 6) << 16 | (y * 7) << 8 | 90);
+    Path png = tmp.resolve("picture.png");
+    javax.imageio.ImageIO.write(img, "png", png.toFile());
+    Result res = java(png.toString());
+    assertEquals(0, res.code(), res.err());
+    assertTrue(res.out().contains("picture.png"), res.out());
+    long labelled = res.out().lines().filter(l -> l.matches(".*\\b(airplane|automobile|bird|cat|deer|dog|frog|horse|ship|truck)\\b.*")).count();
+    assertEquals(5, labelled, res.out());
+  }
+
   @Test
   void cifarInputFileIsReadAndPreprocessedByTheJar() throws Exception {
     // Two hand-made CIFAR records: labels 3 and 8, constant images.
