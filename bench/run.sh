@@ -8,6 +8,7 @@ export JAVA_HOME="${RESNETC_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 mvn -q -B package -DskipTests -pl src/bench -am
 out=bench/results.json
-"$JAVA_HOME/bin/java" -Dresnetc.root="$PWD" -cp "src/bench/target/classes:src/bench/target/lib/*" \
-  org.openjdk.jmh.Main InferenceBench -jvmArgsAppend "-Dresnetc.root=$PWD" -rf json -rff "$out" "$@"
+# The forks take their JVM options (--add-modules jdk.incubator.vector, heap) from @Fork on the benchmark.
+"$JAVA_HOME/bin/java" -cp "src/bench/target/classes:src/bench/target/lib/*" \
+  org.openjdk.jmh.Main InferenceBench -rf json -rff "$out" "$@"
 "$JAVA_HOME/bin/java" -cp "src/bench/target/classes:src/bench/target/lib/*" resnetc.bench.Table "$out"

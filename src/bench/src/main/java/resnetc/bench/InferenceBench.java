@@ -85,8 +85,11 @@ public class InferenceBench {
     if (compiled != null) compiled.close();
   }
 
+  /** The repository root: the nearest directory up from here with examples/ and the parent pom. */
   static Path root() {
-    String r = System.getProperty("resnetc.root");
-    return r != null ? Path.of(r) : Path.of("").toAbsolutePath();
+    for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
+      if (java.nio.file.Files.isDirectory(d.resolve("examples")) && java.nio.file.Files.isRegularFile(d.resolve("pom.xml"))) return d;
+    }
+    throw new IllegalStateException("run the benchmark from inside the resnetc repository");
   }
 }

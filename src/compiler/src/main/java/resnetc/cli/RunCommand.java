@@ -113,21 +113,12 @@ final class RunCommand implements Callable<Integer> {
       try (CompiledModel m = JavaTarget.instantiate(c, threads == null ? Runtime.getRuntime().availableProcessors() : threads)) {
         if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
         t0 = System.nanoTime();
-        for (int start = 0; start < n; start += batch) {
-          int b = Math.min(batch, n - start);
-          float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
-          System.arraycopy(m.predict(chunk, b), 0, y, start * classes, b * classes);
-        }
+        inBatches(x, y, n, perItem, classes, m::predict);
       }
     } else {
-      g = opt.apply(g, cmd.commandLine().getErr());
-      Interpreter interp = new Interpreter(g);
+      Interpreter interp = new Interpreter(opt.apply(g, cmd.commandLine().getErr()));
       t0 = System.nanoTime();
-      for (int start = 0; start < n; start += batch) {
-        int b = Math.min(batch, n - start);
-        float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
-        System.arraycopy(interp.run(chunk, b), 0, y, start * classes, b * classes);
-      }
+      inBatches(x, y, n, perItem, classes, interp::run);
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     if (output != null) F32.write(output, y);
@@ -141,6 +132,15 @@ final class RunCommand implements Callable<Integer> {
     }
     if (compare != null) compare(out, y, F32.read(compare));
     return 0;
+  }
+
+  /** Runs {@code n} inputs through {@code model} --batch at a time, writing the outputs into {@code y}. */
+  private void inBatches(float[] x, float[] y, int n, long perItem, int classes, java.util.function.BiFunction<float[], Integer, float[]> model) {
+    for (int start = 0; start < n; start += batch) {
+      int b = Math.min(batch, n - start);
+      float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
+      System.arraycopy(model.apply(chunk, b), 0, y, start * classes, b * classes);
+    }
   }
 
   private Graph weights(Frontend.Loaded loaded) {

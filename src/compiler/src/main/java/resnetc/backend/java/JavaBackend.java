@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import javax.lang.model.element.Modifier;
@@ -679,9 +678,5 @@ public final class JavaBackend {
     java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(weights.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
     buf.asFloatBuffer().put(weights);
     return buf.array();
-  }
-
-  static String lower(String s) {
-    return s.toLowerCase(Locale.ROOT);
   }
 }
