@@ -30,8 +30,8 @@ final class CompileCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   RunCommand.WeightSource weights = new RunCommand.WeightSource();
 
-  @Option(names = "--backend", defaultValue = "java", description = "code generator: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
-  Backend backend;
+  @Option(names = "--backend", defaultValue = "java", description = "code generator: java or native (default ${DEFAULT-VALUE})")
+  String backend;
 
   @Option(names = {"-o", "--output"}, paramLabel = "JAR", description = "the jar to write")
   Path output;
@@ -47,7 +47,10 @@ final class CompileCommand implements Callable<Integer> {
 
   @Mixin OptOptions opt = new OptOptions();
 
-  enum Backend { java }
+  @Option(names = "--cpu", defaultValue = "x86-64-v3", description = "native backend: target CPU (default ${DEFAULT-VALUE}; 'native' = this machine)")
+  String cpu;
+
+
 
   @Override
   public Integer call() throws IOException {
@@ -59,6 +62,8 @@ final class CompileCommand implements Callable<Integer> {
     Pipeline pipeline = opt.passes != null ? Pipeline.parse(opt.passes) : Pipeline.defaults();
     Graph optimized = pipeline.run(Frontend.withoutPreprocess(g),
         new Pipeline.Instruments(opt.dumpAfter, opt.dumpDir, opt.timePasses ? cmd.commandLine().getErr() : null));
+    if (!backend.equals("java") && !backend.equals("native")) throw new Main.UserError("unknown backend '" + backend + "' (expected java or native)");
+    if (backend.equals("native")) return compileNative(l, g, optimized, out, t0);
     JavaBackend.Output src = JavaTarget.generate(l, optimized, JavaTarget.defaultOptions(l.model(), packageName, className));
     if (sourceDir != null) {
       Path file = sourceDir.resolve(src.qualifiedName().replace('.', '/') + ".java");
@@ -73,6 +78,28 @@ final class CompileCommand implements Callable<Integer> {
       out.printf(Locale.ROOT, "jar: %s (%d bytes, weights %d bytes)%n", output, Files.size(output), c.blob().length);
       out.println("class: " + src.qualifiedName());
     }
+    out.printf(Locale.ROOT, "compile_s: %.2f%n", (System.nanoTime() - t0) / 1e9);
+    return 0;
+  }
+
+  /** LLVM kernels in a shared library, a generated Java class binding them through the FFM API, one jar. */
+  private Integer compileNative(Frontend.Loaded l, Graph g, Graph optimized, PrintWriter out, long t0) throws IOException {
+    if (output == null) throw new Main.UserError("the native backend writes a jar: give --output JAR");
+    if (!g.hasWeights()) throw new Main.UserError("a jar needs weights: pass --weights FILE or --random-weights SEED");
+    JavaBackend.Options names = JavaTarget.defaultOptions(l.model(), packageName, className);
+    resnetc.backend.nat.NativeCompiler.Library lib = resnetc.backend.nat.NativeCompiler.sharedLibrary(optimized, cpu);
+    String libName = names.className().toLowerCase(Locale.ROOT);
+    var c = resnetc.backend.nat.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, libName,
+        l.model().input().channels(), l.model().input().height(), l.model().input().width());
+    if (sourceDir != null) {
+      Path file = sourceDir.resolve(c.qualifiedName().replace('.', '/') + ".java");
+      Files.createDirectories(file.getParent());
+      Files.writeString(file, c.source());
+    }
+    resnetc.backend.nat.NativeTarget.writeJar(output, c, lib.so());
+    out.printf(Locale.ROOT, "jar: %s (%d bytes, shared library %d bytes, weights %d bytes)%n", output, Files.size(output), lib.so().length, c.blob().length);
+    out.println("class: " + c.qualifiedName());
+    out.println("cpu: " + lib.program().cpu() + " (" + lib.program().features() + ")");
     out.printf(Locale.ROOT, "compile_s: %.2f%n", (System.nanoTime() - t0) / 1e9);
     return 0;
   }

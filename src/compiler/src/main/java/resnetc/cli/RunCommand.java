@@ -67,7 +67,17 @@ final class RunCommand implements Callable<Integer> {
 
   @Mixin OptOptions opt = new OptOptions();
 
-  enum Backend { reference, java }
+  @Option(names = "--cpu", defaultValue = "native", description = "native backend: target CPU for the JIT (default ${DEFAULT-VALUE}: this machine)")
+  String cpu;
+
+  enum Backend {
+    reference, java, NATIVE;
+
+    @Override
+    public String toString() {
+      return name().toLowerCase(Locale.ROOT); // `native` is a Java keyword, not a valid constant name
+    }
+  }
 
   @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores)")
   Integer threads;
@@ -114,6 +124,19 @@ final class RunCommand implements Callable<Integer> {
         if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
         t0 = System.nanoTime();
         inBatches(x, y, n, perItem, classes, m::predict);
+      }
+    } else if (backend == Backend.NATIVE) {
+      // In-process ORC JIT: the same IR as `compile --backend native`, no linking step.
+      Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
+      try (resnetc.backend.nat.NativeJit jit = resnetc.backend.nat.NativeJit.load(optimized, cpu)) {
+        var names = JavaTarget.defaultOptions(loaded.model(), null, null);
+        var c = resnetc.backend.nat.NativeTarget.compileWrapper(jit.program(), JavaTarget.info(loaded), names, "jit",
+            loaded.model().input().channels(), loaded.model().input().height(), loaded.model().input().width());
+        try (CompiledModel m = resnetc.backend.nat.NativeTarget.instantiate(c, threads == null ? Runtime.getRuntime().availableProcessors() : threads, jit::address)) {
+          if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
+          t0 = System.nanoTime();
+          inBatches(x, y, n, perItem, classes, m::predict);
+        }
       }
     } else {
       Interpreter interp = new Interpreter(opt.apply(g, cmd.commandLine().getErr()));
