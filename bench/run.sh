@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the JMH inference benchmark and writes docs/benchmarks.md's table. Not part of the test command.
-#   bench/run.sh                      # everything (about 15 minutes on 2 cores)
+#   bench/run.sh                      # everything (about 25 minutes on 2 cores)
 #   bench/run.sh -p model=resnet20    # any JMH options narrow the run
 set -euo pipefail
 cd "$(dirname "$0")/.."

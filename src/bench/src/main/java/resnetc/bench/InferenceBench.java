@@ -18,6 +18,9 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import resnetc.Frontend;
 import resnetc.backend.java.JavaTarget;
+import resnetc.backend.nat.NativeCompiler;
+import resnetc.backend.nat.NativeJit;
+import resnetc.backend.nat.NativeTarget;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
 import resnetc.passes.Pipeline;
@@ -28,7 +31,8 @@ import resnetc.weights.RandomWeights;
  * One prediction of a batch, per backend, on identical deterministic weights (seed 1, batch norm calibrated).
  * {@code reference} is the interpreter on the unoptimized graph; {@code java} the Java backend with the Vector API;
  * {@code java-scalar} the same generated class on its scalar path. Reports time per batch; bench/table.sh divides by
- * the batch.
+ * the batch. {@code native-jit} runs the LLVM kernels from the in-process ORC JIT, {@code native-aot} from the
+ * shared library a native jar carries (x86-64-v3 both).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -46,10 +50,11 @@ public class InferenceBench {
   @Param({"1", "2"})
   public int threads;
 
-  @Param({"reference", "java", "java-scalar"})
+  @Param({"reference", "java", "java-scalar", "native-jit", "native-aot"})
   public String backend;
 
   private CompiledModel compiled;
+  private NativeJit jit;
   private Interpreter interpreter;
   private float[] input;
 
@@ -69,6 +74,20 @@ public class InferenceBench {
       interpreter = new Interpreter(g);
       return;
     }
+    if (backend.startsWith("native")) {
+      Graph optimized = JavaTarget.optimize(weighted, Pipeline.defaults());
+      var names = JavaTarget.defaultOptions(l.model(), null, null);
+      int c = l.model().input().channels(), h = l.model().input().height(), w = l.model().input().width();
+      if (backend.equals("native-jit")) {
+        jit = NativeJit.load(optimized, "x86-64-v3");
+        compiled = NativeTarget.instantiate(NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l), names, "bench", c, h, w), threads, jit::address);
+      } else {
+        NativeCompiler.Library lib = NativeCompiler.sharedLibrary(optimized, "x86-64-v3");
+        var wrapper = NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, "bench", c, h, w);
+        compiled = NativeTarget.instantiate(wrapper, threads, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
+      }
+      return;
+    }
     if (backend.equals("java-scalar")) System.setProperty("resnetc.scalar", "true");
     JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, JavaTarget.optimize(weighted, Pipeline.defaults()),
         JavaTarget.defaultOptions(l.model(), null, null)));
@@ -83,6 +102,7 @@ public class InferenceBench {
   @TearDown(Level.Trial)
   public void close() {
     if (compiled != null) compiled.close();
+    if (jit != null) jit.close();
   }
 
   /** The repository root: the nearest directory up from here with examples/ and the parent pom. */
