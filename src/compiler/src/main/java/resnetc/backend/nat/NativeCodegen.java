@@ -2,11 +2,9 @@ package resnetc.backend.nat;
 
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
-import java.util.function.Supplier;
+import resnetc.backend.WeightsBlob;
 import resnetc.ir.Graph;
 import resnetc.ir.Node;
 import resnetc.ir.Op;
@@ -203,16 +201,16 @@ public final class NativeCodegen {
     private final LlvmTarget.Cpu cpu;
     private final MemoryPlan mem;
     private final List<Kernel> kernels = new ArrayList<>();
-    private final List<float[]> blob = new ArrayList<>();
-    private final Map<String, Long> blobOffsets = new LinkedHashMap<>();
+    private final WeightsBlob blob;
     private final Set<String> symbols = new HashSet<>();
     private final String prefix;
-    private long blobSize, scratch;
+    private long scratch;
 
     Planner(Graph g, LlvmTarget.Cpu cpu) {
       this.g = g;
       this.cpu = cpu;
       this.mem = PlanMemory.plan(g, 1);
+      this.blob = new WeightsBlob(g.hasWeights());
       this.prefix = "rn_" + sanitize(g.name()) + "_";
     }
 
@@ -245,7 +243,7 @@ public final class NativeCodegen {
       List<NativeProgram.Step> steps = kernels.stream()
           .map(k -> new NativeProgram.Step(k.symbol(), k.layer(), k.tasksPerImage(), k.flopsPerImage())).toList();
       TensorType in = g.input().type();
-      NativeProgram p = new NativeProgram(g.name(), steps, g.hasWeights() ? concat() : null, mem.arenaBytes() / 4, scratch,
+      NativeProgram p = new NativeProgram(g.name(), steps, blob.toArray(), mem.arenaBytes() / 4, scratch,
           off(g.input().name()), off(g.output()), Math.toIntExact(in.elementsPerItem()), Math.toIntExact(g.outputType().elementsPerItem()),
           cpu.name(), cpu.features());
       return new Plan(p, List.copyOf(kernels), cpu);
@@ -285,8 +283,8 @@ public final class NativeCodegen {
       }
       int cg = c / groups;
       Tile tl = t;
-      long wOff = weights(n.input(1) + "#r" + t.r(), o * cg * k * k, () -> pack(data(n.input(1)).data(), o, cg * k * k, tl.r()));
-      long bOff = weights(n.input(2), o, () -> data(n.input(2)).data());
+      long wOff = blob.add(n.input(1) + "#r" + t.r(), o * cg * k * k, () -> pack(data(n.input(1)).data(), o, cg * k * k, tl.r()));
+      long bOff = blob.add(n.input(2), o, () -> data(n.input(2)).data());
       int tiles = o / t.r(), positionTiles = Math.ceilDiv(oh * wq, t.v() * t.lanes());
       int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles));
       kernels.add(new Conv(symbol(n, "conv"), n.name(), 2 * Summary.macs(g, n), c, o, oh, ow, k, groups, f.relu(), f.residual(),
@@ -298,8 +296,8 @@ public final class NativeCodegen {
     private void dense(Node n) {
       TensorType wt = type(n.input(1));
       int out = wt.dim(0), in = wt.dim(1);
-      long wOff = weights(n.input(1), out * in, () -> data(n.input(1)).data());
-      long bOff = n.inputs().size() > 2 ? weights(n.input(2), out, () -> data(n.input(2)).data()) : -1;
+      long wOff = blob.add(n.input(1), out * in, () -> data(n.input(1)).data());
+      long bOff = n.inputs().size() > 2 ? blob.add(n.input(2), out, () -> data(n.input(2)).data()) : -1;
       int chunk = Math.max(1, Math.ceilDiv(out, 8));
       kernels.add(new Dense(symbol(n, ""), n.name(), 2 * Summary.macs(g, n), off(n.input(0)), off(n.name()), in, out, wOff, bOff, chunk));
     }
@@ -314,7 +312,7 @@ public final class NativeCodegen {
     private void batchNorm(Node n, Op.BatchNorm bn) {
       TensorType x = n.type();
       int c = x.dim(1), plane = Math.toIntExact(x.elementsPerItem() / c);
-      long params = weights(n.name() + "#bn", 3 * c, () -> {
+      long params = blob.add(n.name() + "#bn", 3 * c, () -> {
         float[] gamma = data(n.input(1)).data(), beta = data(n.input(2)).data(), mean = data(n.input(3)).data(), var = data(n.input(4)).data();
         float[] out = new float[3 * c];
         for (int i = 0; i < c; i++) {
@@ -366,30 +364,5 @@ public final class NativeCodegen {
       return s.replaceAll("[^A-Za-z0-9_]", "_");
     }
 
-    /** Appends data to the weights blob once per key; returns its offset in floats. */
-    private long weights(String key, long size, Supplier<float[]> data) {
-      Long at = blobOffsets.get(key);
-      if (at != null) return at;
-      long offset = blobSize;
-      blobOffsets.put(key, offset);
-      blobSize += size;
-      if (g.hasWeights()) {
-        float[] d = data.get();
-        if (d.length != size) throw new IllegalStateException(key + ": " + d.length + " values, expected " + size);
-        blob.add(d);
-      }
-      if (blobSize > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("weights exceed 2^31 floats");
-      return offset;
-    }
-
-    private float[] concat() {
-      float[] all = new float[Math.toIntExact(blobSize)];
-      int at = 0;
-      for (float[] d : blob) {
-        System.arraycopy(d, 0, all, at, d.length);
-        at += d.length;
-      }
-      return all;
-    }
   }
 }
