@@ -33,7 +33,7 @@ import resnetc.weights.WeightException;
 
 /** What the goals share: finding the specs, choosing their weights, hashing, and turning errors into build failures. */
 abstract class AbstractResnetcMojo extends AbstractMojo {
-  static final List<String> BACKENDS = List.of("java");
+  static final List<String> BACKENDS = List.of("java", "native");
 
   /** The directory searched for model specs. */
   @Parameter(property = "resnetc.specDirectory", defaultValue = "${project.basedir}/src/main/resnet", required = true)
@@ -71,7 +71,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.packageName", defaultValue = "resnetc.models", required = true)
   protected String packageName;
 
-  /** Target CPU for the {@code native} backend (e.g. {@code x86-64-v3}); ignored by the {@code java} backend. */
+  /** Target CPU for the {@code native} backend ({@code x86-64-v3} when unset; {@code native} = the build machine); ignored by the {@code java} backend. */
   @Parameter(property = "resnetc.targetCpu")
   protected String targetCpu;
 
@@ -92,12 +92,13 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     }
   }
 
-  /** The generated source and blob of one model. */
-  record Generated(Model model, JavaBackend.Output output, byte[] blob) {
-    String resourcePath() {
-      String qn = output.qualifiedName();
-      int dot = qn.lastIndexOf('.');
-      return (dot < 0 ? "" : qn.substring(0, dot).replace('.', '/') + "/") + output.weightsResource();
+  /**
+   * One model's generated class: its source and the resources it loads (the weights blob, and for the native
+   * backend the shared library under {@code native/<platform>/} with its index), by resource path.
+   */
+  record Generated(Model model, String qualifiedName, String source, java.util.Map<String, byte[]> resources) {
+    long bytes() {
+      return resources.values().stream().mapToLong(b -> b.length).sum();
     }
   }
 
@@ -188,8 +189,21 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     try {
       Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile());
       Graph optimized = JavaTarget.optimize(g, Pipeline.defaults());
-      JavaBackend.Output out = JavaTarget.generate(m.loaded(), optimized, JavaTarget.defaultOptions(m.loaded().model(), packageName, null));
-      return new Generated(m, out, JavaBackend.blobBytes(out.weights()));
+      JavaBackend.Options names = JavaTarget.defaultOptions(m.loaded().model(), packageName, null);
+      if (backend.equals("native")) {
+        var lib = resnetc.backend.nat.NativeCompiler.sharedLibrary(optimized, targetCpu == null ? "x86-64-v3" : targetCpu);
+        var in = m.loaded().model().input();
+        String libName = names.className().toLowerCase(java.util.Locale.ROOT);
+        var c = resnetc.backend.nat.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(m.loaded()), names, libName,
+            in.channels(), in.height(), in.width());
+        var resources = resnetc.backend.nat.NativeTarget.resources(c, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
+        return new Generated(m, c.qualifiedName(), c.source(), resources);
+      }
+      JavaBackend.Output out = JavaTarget.generate(m.loaded(), optimized, names);
+      String qn = out.qualifiedName();
+      int dot = qn.lastIndexOf('.');
+      String blobPath = (dot < 0 ? "" : qn.substring(0, dot).replace('.', '/') + "/") + out.weightsResource();
+      return new Generated(m, qn, out.source(), java.util.Map.of(blobPath, JavaBackend.blobBytes(out.weights())));
     } catch (SpecException e) {
       fail(1, e.render());
     } catch (WeightException | IllegalArgumentException e) {

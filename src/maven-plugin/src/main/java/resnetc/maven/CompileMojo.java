@@ -59,14 +59,16 @@ public class CompileMojo extends AbstractResnetcMojo {
         for (Model m : models) {
           long t0 = System.nanoTime();
           Generated g = generate(m);
-          Path javaFile = src.resolve(g.output().qualifiedName().replace('.', '/') + ".java");
+          Path javaFile = src.resolve(g.qualifiedName().replace('.', '/') + ".java");
           Files.createDirectories(javaFile.getParent());
-          Files.writeString(javaFile, g.output().source(), StandardCharsets.UTF_8);
-          Path blob = res.resolve(g.resourcePath());
-          Files.createDirectories(blob.getParent());
-          Files.write(blob, g.blob());
-          getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (weights %s, %s) in %.1f s", m.relative(), g.output().qualifiedName(),
-              m.seed() != null ? "random seed " + m.seed() : m.weightsFile(), mib(g.blob().length), (System.nanoTime() - t0) / 1e9));
+          Files.writeString(javaFile, g.source(), StandardCharsets.UTF_8);
+          for (var e : g.resources().entrySet()) {
+            Path file = res.resolve(e.getKey());
+            Files.createDirectories(file.getParent());
+            Files.write(file, e.getValue());
+          }
+          getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s backend, weights %s, %s) in %.1f s", m.relative(), g.qualifiedName(),
+              backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile(), mib(g.bytes()), (System.nanoTime() - t0) / 1e9));
         }
         Files.writeString(state, expected, StandardCharsets.UTF_8);
         getLog().info("resnetc: generated " + models.size() + " model(s)");

@@ -6,7 +6,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Map;
 import org.apache.maven.plugin.MojoExecutionException;
 import org.apache.maven.plugin.MojoFailureException;
 import org.apache.maven.plugins.annotations.Component;
@@ -14,7 +13,6 @@ import org.apache.maven.plugins.annotations.LifecyclePhase;
 import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProjectHelper;
-import resnetc.backend.java.JavaTarget;
 import resnetc.pkg.ModelJar;
 
 /**
@@ -60,11 +58,10 @@ public class PackageModelMojo extends AbstractResnetcMojo {
         } else {
           long t0 = System.nanoTime();
           Generated g = generate(m);
-          JavaTarget.Compiled c = JavaTarget.compile(g.output());
-          ModelJar.write(jar, g.output().qualifiedName(), c.classes(), Map.of(c.resourcePath(), c.blob()));
+          ModelJar.write(jar, g.qualifiedName(), resnetc.backend.java.InMemoryJavac.compile(g.qualifiedName(), g.source()), g.resources());
           Files.writeString(stamp, m.hash() + "\n", StandardCharsets.UTF_8);
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s, class %s) in %.1f s", m.relative(), jar,
-              mib(Files.size(jar)), g.output().qualifiedName(), (System.nanoTime() - t0) / 1e9));
+              mib(Files.size(jar)), g.qualifiedName(), (System.nanoTime() - t0) / 1e9));
         }
         if (attach) projectHelper.attachArtifact(project, "jar", m.name(), jar.toFile());
       }

@@ -114,6 +114,18 @@ class ConsumerIT {
     assertTrue(log.contains("weights file not found: " + missing), log);
   }
 
+  /** The same consumer with the native backend: LLVM kernels in a shared library under the generated resources. */
+  @Test
+  @Order(5)
+  void nativeBackendBuildsAndPassesTheSameTests() throws Exception {
+    String log = mvn("native", "verify", "-Dresnetc.backend=native");
+    assertTrue(log.contains("native backend"), log);
+    assertTrue(log.contains("Tests run: 3, Failures: 0, Errors: 0"), log);
+    assertTrue(log.contains("BUILD SUCCESS"), log);
+    assertTrue(Files.isRegularFile(consumer.resolve("target/generated-resources/resnetc/native/index.txt")));
+    if (!pretrainedWeights().isEmpty()) assertTrue(log.contains("accuracy: 0.7950"), log);
+  }
+
   /** The shared checkpoint when ../shared is present next to the repository, else "". */
   static String pretrainedWeights() {
     Path w = root.resolve("../shared/models/cifar10/resnet20.safetensors").normalize();

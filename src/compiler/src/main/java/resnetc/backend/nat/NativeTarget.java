@@ -80,10 +80,15 @@ public final class NativeTarget {
 
   /** Writes the deployable jar with one library per platform ({@code linux-x86_64} and so on, see NativeLibrary.platform()). */
   public static void writeJar(Path jar, Compiled c, Map<String, byte[]> libraries) {
+    ModelJar.write(jar, c.qualifiedName(), c.classes(), resources(c, libraries));
+  }
+
+  /** Every resource the model class loads: the weights blob, the libraries under native/ and their index. */
+  public static Map<String, byte[]> resources(Compiled c, Map<String, byte[]> libraries) {
     requireWeights(c);
     Map<String, byte[]> resources = nativeResources(c.libraryName(), libraries);
     resources.put(c.weightsPath(), c.blob());
-    ModelJar.write(jar, c.qualifiedName(), c.classes(), resources);
+    return resources;
   }
 
   private static void requireWeights(Compiled c) {
