@@ -123,6 +123,17 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     return files;
   }
 
+  /** The models this execution works on: none when skipped or when there are no specs (both logged). */
+  List<Model> modelsToBuild() throws MojoFailureException, MojoExecutionException {
+    if (skip) {
+      getLog().info("resnetc: skipped");
+      return List.of();
+    }
+    List<Model> models = loadModels();
+    if (models.isEmpty()) getLog().info("resnetc: no model specs under " + specDirectory);
+    return models;
+  }
+
   /** Loads every spec (reporting the diagnostics of all of them), resolves and hashes its weights. */
   List<Model> loadModels() throws MojoFailureException, MojoExecutionException {
     checkBackend();

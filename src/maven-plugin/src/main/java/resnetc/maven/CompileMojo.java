@@ -36,15 +36,8 @@ public class CompileMojo extends AbstractResnetcMojo {
 
   @Override
   public void execute() throws MojoExecutionException, MojoFailureException {
-    if (skip) {
-      getLog().info("resnetc: skipped");
-      return;
-    }
-    List<Model> models = loadModels();
-    if (models.isEmpty()) {
-      getLog().info("resnetc: no model specs under " + specDirectory);
-      return;
-    }
+    List<Model> models = modelsToBuild();
+    if (models.isEmpty()) return;
     Path src = outputSourceDirectory.toPath(), res = outputResourceDirectory.toPath(), state = src.resolve(STATE);
     StringBuilder sb = new StringBuilder("# resnetc-maven-plugin state: sha-256 of each spec, its weights and the configuration\n");
     sb.append("sources=").append(src.toAbsolutePath()).append('\n').append("resources=").append(res.toAbsolutePath()).append('\n');

@@ -40,15 +40,8 @@ public class PackageModelMojo extends AbstractResnetcMojo {
 
   @Override
   public void execute() throws MojoExecutionException, MojoFailureException {
-    if (skip) {
-      getLog().info("resnetc: skipped");
-      return;
-    }
-    List<Model> models = loadModels();
-    if (models.isEmpty()) {
-      getLog().info("resnetc: no model specs under " + specDirectory);
-      return;
-    }
+    List<Model> models = modelsToBuild();
+    if (models.isEmpty()) return;
     try {
       for (Model m : models) {
         Path jar = jarDirectory.toPath().resolve(jarName + "-" + m.name() + ".jar");

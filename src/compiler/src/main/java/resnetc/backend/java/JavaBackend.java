@@ -14,6 +14,10 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import javax.lang.model.element.Modifier;
+import static resnetc.backend.Poet.floats;
+import static resnetc.backend.Poet.getter;
+import static resnetc.backend.Poet.strings;
+
 import resnetc.backend.WeightsBlob;
 import resnetc.ir.Graph;
 import resnetc.ir.Node;
@@ -133,7 +137,7 @@ public final class JavaBackend {
     t.addField(FieldSpec.builder(PREP, "PREPROCESSING", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .initializer("new $T($Lf, new float[] {$L}, new float[] {$L}, $L, $L)", PREP, info.div(), floats(info.mean()), floats(info.std()), info.resize(), info.crop()).build());
     t.addField(FieldSpec.builder(ParameterizedTypeName.get(List.class, String.class), "LABELS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
-        .initializer("$T.of($L)", List.class, String.join(", ", info.labels().stream().map(l -> CodeBlock.of("$S", l).toString()).toList())).build());
+        .initializer("$T.of($L)", List.class, strings(info.labels())).build());
     t.addType(TypeSpec.classBuilder("Blob").addModifiers(Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Weights, loaded once on first use and shared by every instance.\n")
         .addField(FieldSpec.builder(FLOATS, "W", Modifier.STATIC, Modifier.FINAL)
@@ -143,7 +147,7 @@ public final class JavaBackend {
         .addJavadoc("Per-layer timing ({@code -Dresnetc.profile=true}); off, the JIT removes it.\n")
         .initializer("Boolean.getBoolean($S)", "resnetc.profile").build());
     t.addField(FieldSpec.builder(ParameterizedTypeName.get(List.class, String.class), "LAYERS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
-        .initializer("$T.of($L)", List.class, String.join(", ", layerNames.stream().map(l -> CodeBlock.of("$S", l).toString()).toList())).build());
+        .initializer("$T.of($L)", List.class, strings(layerNames)).build());
     t.addField(FieldSpec.builder(long[].class, "FLOPS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Floating-point operations per image of each layer (2 x MACs of convs and dense layers).\n")
         .initializer("{$L}", String.join(", ", layerFlops.stream().map(f -> f + "L").toList())).build());
@@ -206,17 +210,6 @@ public final class JavaBackend {
 
   private static FieldSpec constant(Class<?> type, String name, CodeBlock init) {
     return FieldSpec.builder(type, name, Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL).initializer(init).build();
-  }
-
-  private static MethodSpec getter(Object type, String name, String field) {
-    TypeName tn = type instanceof TypeName t ? t : TypeName.get((Class<?>) type);
-    return MethodSpec.methodBuilder(name).addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(tn).addStatement("return $L", field).build();
-  }
-
-  private static String floats(float[] v) {
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < v.length; i++) sb.append(i == 0 ? "" : ", ").append(v[i]).append('f');
-    return sb.toString();
   }
 
   private String specLine(String origin) {

@@ -1,5 +1,9 @@
 package resnetc.backend.nat;
 
+import static resnetc.backend.Poet.floats;
+import static resnetc.backend.Poet.getter;
+import static resnetc.backend.Poet.strings;
+
 import com.palantir.javapoet.ClassName;
 import com.palantir.javapoet.CodeBlock;
 import com.palantir.javapoet.FieldSpec;
@@ -244,18 +248,4 @@ public final class NativeWrapper {
     return FieldSpec.builder(tn, name, Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL).initializer(format, args).build();
   }
 
-  private static MethodSpec getter(Object type, String name, String field) {
-    TypeName tn = type instanceof TypeName t ? t : TypeName.get((Class<?>) type);
-    return MethodSpec.methodBuilder(name).addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(tn).addStatement("return $L", field).build();
-  }
-
-  private static String floats(float[] v) {
-    StringBuilder sb = new StringBuilder();
-    for (int i = 0; i < v.length; i++) sb.append(i == 0 ? "" : ", ").append(v[i]).append('f');
-    return sb.toString();
-  }
-
-  private static String strings(List<String> v) {
-    return v.stream().map(s -> CodeBlock.of("$S", s).toString()).collect(Collectors.joining(", "));
-  }
 }
