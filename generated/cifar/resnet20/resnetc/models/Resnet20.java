@@ -36,12 +36,12 @@ public final class Resnet20 implements CompiledModel {
   /**
    * Staging floats per image (padded, phase-split conv inputs).
    */
-  private static final int SCRATCH = 18496;
+  private static final int SCRATCH = 18498;
 
   /**
    * Floats past the arena so a vector tile may read beyond the last value (it never stores there).
    */
-  private static final int SLACK = 16;
+  private static final int SLACK = 64;
 
   private static final int IN = 16384;
 
@@ -53,6 +53,11 @@ public final class Resnet20 implements CompiledModel {
    * The Vector API kernels run when the module is present (java --add-modules jdk.incubator.vector).
    */
   private static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent() && !Boolean.getBoolean("resnetc.scalar");
+
+  /**
+   * 16-lane tiles where the CPU has 512-bit vectors (AVX-512); 8-lane ones otherwise ({@code -Dresnetc.narrow=true} forces them).
+   */
+  private static final boolean WIDE = VECTOR && !Boolean.getBoolean("resnetc.narrow") && Simd.preferredLanes() >= 16;
 
   private static final Preprocessing PREPROCESSING = new Preprocessing(255.0f, new float[] {0.485f, 0.456f, 0.406f}, new float[] {0.229f, 0.224f, 0.225f}, 0, 0);
 
@@ -270,687 +275,1672 @@ public final class Resnet20 implements CompiledModel {
    * %conv1 = fused_conv %input, %conv1.folded_weight, %conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 3->16, 32x32 -> 32x32, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 3->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 16384 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 3, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 3470 + oc / 16 * 3468;
+        int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 3, TAPS, w, wi, 432 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 3, TAPS, w, wi, 432 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 3, TAPS, w, wi, 432 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 0 + t % 8 * 54;
-      int sb = (b * 3 + g * 3) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 3, TAPS, w, wt, 432 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 3, TAPS, w, wt, 432 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 3470 + oc / 16 * 3468;
+        int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 3, TAPS, w, wi + h * 4, 432 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.0.conv1 = fused_conv %conv1, %layer1.0.conv1.folded_weight, %layer1.0.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_0_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 2752 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 2752 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 2752 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 448 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 2752 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 2752 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 2752 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.0.conv2 = fused_conv %layer1.0.conv1, %layer1.0.conv2.folded_weight, %layer1.0.conv2.folded_bias, %conv1 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_0_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, + residual (add), relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 2768 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 5072 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 5072 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.1.conv1 = fused_conv %layer1.0.conv2, %layer1.1.conv1.folded_weight, %layer1.1.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_1_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 5088 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 7392 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 7392 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.1.conv2 = fused_conv %layer1.1.conv1, %layer1.1.conv2.folded_weight, %layer1.1.conv2.folded_bias, %layer1.0.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_1_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, + residual (add), relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 7408 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 9712 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 9712 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.2.conv1 = fused_conv %layer1.1.conv2, %layer1.2.conv1.folded_weight, %layer1.2.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_2_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 9728 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 12032 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 12032 + oc, a, yo, 1024, NO_RESIDUAL, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer1.2.conv2 = fused_conv %layer1.2.conv1, %layer1.2.conv2.folded_weight, %layer1.2.conv2.folded_bias, %layer1.1.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,16,32,32]
    */
   static void layer1_2_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 2 oc x 16 px, + residual (add), relu
+    // 3x3/1 conv 16->16, 32x32 -> 32x32, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 34;
-          for (int j = 0; j < 34; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+      for (int i = 0; i < 34; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 34;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 34, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
+        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[384];
+        for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 1088 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
           }
         }
-      }
-    });
-    team.run(n * 8, t -> {
-      int b = t / 8, oc = t % 8 * 2, g = oc / 16;
-      int wt = 12048 + t % 8 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 32; oy++) {
-        for (int ox = 0; ox < 32; ox += 16) {
-          int yo = Y + ((b * 16 + oc) * 32 + oy) * 32 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 14352 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox)); else tile_k3s1_2x16(s, sb + oy * 34 + ox, 1156, 16, TAPS, w, wt, 14352 + oc, a, yo, 1024, R - Y, true, Math.min(16, 32 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 16, band = j % 16, oc = tile * 8;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        float[] tmp = new float[192];
+        for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 1088 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 34, rowEnd = Math.min(stop, oy * 34 + 32), d = yc + oy * 32 - oy * 34;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 34;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer2.0.conv1 = fused_conv %layer1.2.conv2, %layer2.0.conv1.folded_weight, %layer2.0.conv1.folded_bias kernel=3x3 stride=2 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,32,16,16]
    */
   static void layer2_0_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/2 conv 16->32, 32x32 -> 16x16, tile 2 oc x 16 px, relu
+    // 3x3/2 conv 16->32, 32x32 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 0 * n, Y = 16384 * n;
-    final int[] TAPS = {0, 17, 1, 34, 51, 35, 68, 85, 69};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    final int[] TAPS = {0, 289, 1, 578, 867, 579, 17, 306, 18};
+    // stage the input: padded by 1, split into 2 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t * 1156;
-      for (int row = 0; row < 34; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 32;
-        for (int q = 0; q < 2; q++) {
-          int d = dst + (row * 2 + q) * 17;
-          for (int j = 0; j < 17; j++) {
-            int ix = j * 2 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 32 ? a[src + iy * 32 + ix] : 0f;
+      int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
+      for (int i = 0; i < 17; i++) {
+        int iy = i * 2 + -1, row = dst + 0 + i * 17;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 17, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
+      }
+      for (int i = 0; i < 17; i++) {
+        int iy = i * 2 + -1, row = dst + 289 + i * 17;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 17, 0f);
+          continue;
+        }
+        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
+        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
+      }
+      for (int i = 0; i < 17; i++) {
+        int iy = i * 2 + 0, row = dst + 578 + i * 17;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 17, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
+      }
+      for (int i = 0; i < 17; i++) {
+        int iy = i * 2 + 0, row = dst + 867 + i * 17;
+        if (iy < 0 || iy >= 32) {
+          java.util.Arrays.fill(s, row, row + 17, 0f);
+          continue;
+        }
+        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
+        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t / 24, j = t % 24;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 18496 + oc / 32 * 18496;
+        int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 272 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 17, rowEnd = Math.min(stop, oy * 17 + 16), d = yc + oy * 16 - oy * 17;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 17;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 14368 + t % 16 * 288;
-      int sb = (b * 16 + g * 16) * 1156;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s2_2x16(s, sb + oy * 68 + ox, 1156, 16, TAPS, w, wt, 18976 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox)); else tile_k3s2_2x16(s, sb + oy * 68 + ox, 1156, 16, TAPS, w, wt, 18976 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t / 32, j = t % 32;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 18496 + oc / 32 * 18496;
+        int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 272 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 17, rowEnd = Math.min(stop, oy * 17 + 16), d = yc + oy * 16 - oy * 17;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 17;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer2.0.conv2 = fused_conv %layer2.0.conv1, %layer2.0.conv2.folded_weight, %layer2.0.conv2.folded_bias, %layer1.2.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=subsample res_stride=2 res_offset=8 : f32[N,32,16,16]
    */
   static void layer2_0_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 2 oc x 16 px, + residual (subsample), relu
+    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (subsample), relu
     final int X = 16384 * n, Y = 24576 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 18;
-          for (int j = 0; j < 18; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
-          }
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+      for (int i = 0; i < 18; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 18;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 18, 0f);
+          continue;
         }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
+        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
       }
     });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 19008 + t % 16 * 576;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 28224 + oc, a, yo, 256, NO_RESIDUAL, false, Math.min(16, 16 - ox)); else tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 28224 + oc, a, yo, 256, NO_RESIDUAL, false, Math.min(16, 16 - ox));
-          // option-A shortcut: channel oc reads input channel oc - 8 at stride 2 (zero outside)
-          for (int i = 0; i < 2; i++) {
-            int rc = oc + i - 8;
-            int yb = yo + i * 256;
-            for (int j = 0; j < 16 && ox + j < 16; j++) {
-              int py = oy, px = ox + j;
-              float y = a[yb + j];
-              if (rc >= 0 && rc < 16) y += a[R + ((b * 16 + rc) * 32 + py * 2) * 32 + px * 2];
-              a[yb + j] = Math.max(y, 0f);
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 288 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            int rch = oc + i - 8;
+            boolean rin = rch >= 0 && rch < 16;
+            int rb = R + (b * 16 + rch) * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              int rr = rb + oy * 64 - oy * 18 * 2;
+              for (; p < rowEnd; p++) {
+                float v = tmp[ti + p];
+                if (rin) v += a[rr + p * 2];
+                a[d + p] = Math.max(v, 0f);
+              }
+              p = (oy + 1) * 18;
             }
           }
         }
-      }
-    });
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 288 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            int rch = oc + i - 8;
+            boolean rin = rch >= 0 && rch < 16;
+            int rb = R + (b * 16 + rch) * 1024;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              int rr = rb + oy * 64 - oy * 18 * 2;
+              for (; p < rowEnd; p++) {
+                float v = tmp[ti + p];
+                if (rin) v += a[rr + p * 2];
+                a[d + p] = Math.max(v, 0f);
+              }
+              p = (oy + 1) * 18;
+            }
+          }
+        }
+      });
+    }
   }
 
   /**
    * %layer2.1.conv1 = fused_conv %layer2.0.conv2, %layer2.1.conv1.folded_weight, %layer2.1.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,32,16,16]
    */
   static void layer2_1_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 18;
-          for (int j = 0; j < 18; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+      for (int i = 0; i < 18; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 18;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 18, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
+        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 288 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 28256 + t % 16 * 576;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 37472 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox)); else tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 37472 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 288 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer2.1.conv2 = fused_conv %layer2.1.conv1, %layer2.1.conv2.folded_weight, %layer2.1.conv2.folded_bias, %layer2.0.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,32,16,16]
    */
   static void layer2_1_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 2 oc x 16 px, + residual (add), relu
+    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 18;
-          for (int j = 0; j < 18; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+      for (int i = 0; i < 18; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 18;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 18, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
+        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 288 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 37504 + t % 16 * 576;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 46720 + oc, a, yo, 256, R - Y, true, Math.min(16, 16 - ox)); else tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 46720 + oc, a, yo, 256, R - Y, true, Math.min(16, 16 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 288 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer2.2.conv1 = fused_conv %layer2.1.conv2, %layer2.2.conv1.folded_weight, %layer2.2.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,32,16,16]
    */
   static void layer2_2_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 2 oc x 16 px, relu
+    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 18;
-          for (int j = 0; j < 18; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+      for (int i = 0; i < 18; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 18;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 18, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
+        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 288 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 46752 + t % 16 * 576;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 55968 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox)); else tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 55968 + oc, a, yo, 256, NO_RESIDUAL, true, Math.min(16, 16 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 288 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer2.2.conv2 = fused_conv %layer2.2.conv1, %layer2.2.conv2.folded_weight, %layer2.2.conv2.folded_bias, %layer2.1.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,32,16,16]
    */
   static void layer2_2_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 2 oc x 16 px, + residual (add), relu
+    // 3x3/1 conv 32->32, 16x16 -> 16x16, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 18;
-          for (int j = 0; j < 18; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+      for (int i = 0; i < 18; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 18;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 18, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
+        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 6, band = j % 6, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[384];
+        for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 288 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 2, g = oc / 32;
-      int wt = 56000 + t % 16 * 576;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 16; oy++) {
-        for (int ox = 0; ox < 16; ox += 16) {
-          int yo = Y + ((b * 32 + oc) * 16 + oy) * 16 + ox;
-          if (VECTOR) Simd.tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 65216 + oc, a, yo, 256, R - Y, true, Math.min(16, 16 - ox)); else tile_k3s1_2x16(s, sb + oy * 18 + ox, 324, 32, TAPS, w, wt, 65216 + oc, a, yo, 256, R - Y, true, Math.min(16, 16 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 4 tiles of 8 channels x 8 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 8, band = j % 8, oc = tile * 8;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        float[] tmp = new float[192];
+        for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 288 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 18, rowEnd = Math.min(stop, oy * 18 + 16), d = yc + oy * 16 - oy * 18;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 18;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer3.0.conv1 = fused_conv %layer2.2.conv2, %layer3.0.conv1.folded_weight, %layer3.0.conv1.folded_bias kernel=3x3 stride=2 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,64,8,8]
    */
   static void layer3_0_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/2 conv 32->64, 16x16 -> 8x8, tile 4 oc x 8 px, relu
+    // 3x3/2 conv 32->64, 16x16 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 24576 * n, Y = 0 * n;
-    final int[] TAPS = {0, 9, 1, 18, 27, 19, 36, 45, 37};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    final int[] TAPS = {0, 81, 1, 162, 243, 163, 9, 90, 10};
+    // stage the input: padded by 1, split into 2 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t * 324;
-      for (int row = 0; row < 18; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 16;
-        for (int q = 0; q < 2; q++) {
-          int d = dst + (row * 2 + q) * 9;
-          for (int j = 0; j < 9; j++) {
-            int ix = j * 2 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 16 ? a[src + iy * 16 + ix] : 0f;
+      int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
+      for (int i = 0; i < 9; i++) {
+        int iy = i * 2 + -1, row = dst + 0 + i * 9;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 9, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
+      }
+      for (int i = 0; i < 9; i++) {
+        int iy = i * 2 + -1, row = dst + 81 + i * 9;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 9, 0f);
+          continue;
+        }
+        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
+        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
+      }
+      for (int i = 0; i < 9; i++) {
+        int iy = i * 2 + 0, row = dst + 162 + i * 9;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 9, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
+      }
+      for (int i = 0; i < 9; i++) {
+        int iy = i * 2 + 0, row = dst + 243 + i * 9;
+        if (iy < 0 || iy >= 16) {
+          java.util.Arrays.fill(s, row, row + 9, 0f);
+          continue;
+        }
+        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
+        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 10368 + oc / 64 * 10368;
+        int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 72 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 9, rowEnd = Math.min(stop, oy * 9 + 8), d = yc + oy * 8 - oy * 9;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 9;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 65248 + t % 16 * 1152;
-      int sb = (b * 32 + g * 32) * 324;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s2_4x8(s, sb + oy * 36 + ox, 324, 32, TAPS, w, wt, 83680 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox)); else tile_k3s2_4x8(s, sb + oy * 36 + ox, 324, 32, TAPS, w, wt, 83680 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 3 bands per image
+      team.run(n * 24, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 3, band = j % 3, oc = tile * 8;
+        int xi = b * 10368 + oc / 64 * 10368;
+        int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 3 / 3, end = (band + 1) * 3 / 3; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 72 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 9, rowEnd = Math.min(stop, oy * 9 + 8), d = yc + oy * 8 - oy * 9;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 9;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer3.0.conv2 = fused_conv %layer3.0.conv1, %layer3.0.conv2.folded_weight, %layer3.0.conv2.folded_bias, %layer2.2.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=subsample res_stride=2 res_offset=16 : f32[N,64,8,8]
    */
   static void layer3_0_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 4 oc x 8 px, + residual (subsample), relu
+    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (subsample), relu
     final int X = 0 * n, Y = 4096 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t * 100;
-      for (int row = 0; row < 10; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 8;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 10;
-          for (int j = 0; j < 10; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 8 ? a[src + iy * 8 + ix] : 0f;
-          }
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+      for (int i = 0; i < 10; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 10;
+        if (iy < 0 || iy >= 8) {
+          java.util.Arrays.fill(s, row, row + 10, 0f);
+          continue;
         }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
+        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
       }
     });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 83744 + t % 16 * 2304;
-      int sb = (b * 64 + g * 64) * 100;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 120608 + oc, a, yo, 64, NO_RESIDUAL, false, Math.min(8, 8 - ox)); else tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 120608 + oc, a, yo, 64, NO_RESIDUAL, false, Math.min(8, 8 - ox));
-          // option-A shortcut: channel oc reads input channel oc - 16 at stride 2 (zero outside)
-          for (int i = 0; i < 4; i++) {
-            int rc = oc + i - 16;
-            int yb = yo + i * 64;
-            for (int j = 0; j < 8 && ox + j < 8; j++) {
-              int py = oy, px = ox + j;
-              float y = a[yb + j];
-              if (rc >= 0 && rc < 32) y += a[R + ((b * 32 + rc) * 16 + py * 2) * 16 + px * 2];
-              a[yb + j] = Math.max(y, 0f);
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 80 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            int rch = oc + i - 16;
+            boolean rin = rch >= 0 && rch < 32;
+            int rb = R + (b * 32 + rch) * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              int rr = rb + oy * 32 - oy * 10 * 2;
+              for (; p < rowEnd; p++) {
+                float v = tmp[ti + p];
+                if (rin) v += a[rr + p * 2];
+                a[d + p] = Math.max(v, 0f);
+              }
+              p = (oy + 1) * 10;
             }
           }
         }
-      }
-    });
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 4 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 4, band = j % 4, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 80 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            int rch = oc + i - 16;
+            boolean rin = rch >= 0 && rch < 32;
+            int rb = R + (b * 32 + rch) * 256;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              int rr = rb + oy * 32 - oy * 10 * 2;
+              for (; p < rowEnd; p++) {
+                float v = tmp[ti + p];
+                if (rin) v += a[rr + p * 2];
+                a[d + p] = Math.max(v, 0f);
+              }
+              p = (oy + 1) * 10;
+            }
+          }
+        }
+      });
+    }
   }
 
   /**
    * %layer3.1.conv1 = fused_conv %layer3.0.conv2, %layer3.1.conv1.folded_weight, %layer3.1.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,64,8,8]
    */
   static void layer3_1_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 4 oc x 8 px, relu
+    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t * 100;
-      for (int row = 0; row < 10; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 8;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 10;
-          for (int j = 0; j < 10; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 8 ? a[src + iy * 8 + ix] : 0f;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+      for (int i = 0; i < 10; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 10;
+        if (iy < 0 || iy >= 8) {
+          java.util.Arrays.fill(s, row, row + 10, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
+        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 80 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 120672 + t % 16 * 2304;
-      int sb = (b * 64 + g * 64) * 100;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 157536 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox)); else tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 157536 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 4 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 4, band = j % 4, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 80 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer3.1.conv2 = fused_conv %layer3.1.conv1, %layer3.1.conv2.folded_weight, %layer3.1.conv2.folded_bias, %layer3.0.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,64,8,8]
    */
   static void layer3_1_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 4 oc x 8 px, + residual (add), relu
+    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t * 100;
-      for (int row = 0; row < 10; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 8;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 10;
-          for (int j = 0; j < 10; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 8 ? a[src + iy * 8 + ix] : 0f;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+      for (int i = 0; i < 10; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 10;
+        if (iy < 0 || iy >= 8) {
+          java.util.Arrays.fill(s, row, row + 10, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
+        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 80 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 157600 + t % 16 * 2304;
-      int sb = (b * 64 + g * 64) * 100;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 194464 + oc, a, yo, 64, R - Y, true, Math.min(8, 8 - ox)); else tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 194464 + oc, a, yo, 64, R - Y, true, Math.min(8, 8 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 4 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 4, band = j % 4, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 80 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer3.2.conv1 = fused_conv %layer3.1.conv2, %layer3.2.conv1.folded_weight, %layer3.2.conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0 : f32[N,64,8,8]
    */
   static void layer3_2_conv1(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 4 oc x 8 px, relu
+    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, relu
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t * 100;
-      for (int row = 0; row < 10; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 8;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 10;
-          for (int j = 0; j < 10; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 8 ? a[src + iy * 8 + ix] : 0f;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+      for (int i = 0; i < 10; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 10;
+        if (iy < 0 || iy >= 8) {
+          java.util.Arrays.fill(s, row, row + 10, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
+        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 80 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 194528 + t % 16 * 2304;
-      int sb = (b * 64 + g * 64) * 100;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 231392 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox)); else tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 231392 + oc, a, yo, 64, NO_RESIDUAL, true, Math.min(8, 8 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 4 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 4, band = j % 4, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 80 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, NO_RESIDUAL, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
    * %layer3.2.conv2 = fused_conv %layer3.2.conv1, %layer3.2.conv2.folded_weight, %layer3.2.conv2.folded_bias, %layer3.1.conv2 kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=add res_stride=1 res_offset=0 : f32[N,64,8,8]
    */
   static void layer3_2_conv2(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
-    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 4 oc x 8 px, + residual (add), relu
+    // 3x3/1 conv 64->64, 8x8 -> 8x8, tile 8 oc x 3 x 16 px (AVX-512) or 4 oc x 3 x 8 px, + residual (add), relu
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
-    // stage the input: padded by 1, stride phases split so each tap reads consecutive columns
+    // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t * 100;
-      for (int row = 0; row < 10; row++) {
-        int iy = row - 1;
-        boolean inside = iy >= 0 && iy < 8;
-        for (int q = 0; q < 1; q++) {
-          int d = dst + (row * 1 + q) * 10;
-          for (int j = 0; j < 10; j++) {
-            int ix = j * 1 + q - 1;
-            s[d + j] = inside && ix >= 0 && ix < 8 ? a[src + iy * 8 + ix] : 0f;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+      for (int i = 0; i < 10; i++) {
+        int iy = i * 1 + -1, row = dst + 0 + i * 10;
+        if (iy < 0 || iy >= 8) {
+          java.util.Arrays.fill(s, row, row + 10, 0f);
+          continue;
+        }
+        java.util.Arrays.fill(s, row, row + 1, 0f);
+        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
+        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      }
+    });
+    if (WIDE) {
+      // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
+      team.run(n * 16, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 2, band = j % 2, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[384];
+        for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
+          int q = pt * 48, valid = Math.min(48, 80 - q);
+          if (valid > 32) {
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
+          } else if (valid > 16) {
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
+          } else {
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 48 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
           }
         }
-      }
-    });
-    team.run(n * 16, t -> {
-      int b = t / 16, oc = t % 16 * 4, g = oc / 64;
-      int wt = 231456 + t % 16 * 2304;
-      int sb = (b * 64 + g * 64) * 100;
-      for (int oy = 0; oy < 8; oy++) {
-        for (int ox = 0; ox < 8; ox += 8) {
-          int yo = Y + ((b * 64 + oc) * 8 + oy) * 8 + ox;
-          if (VECTOR) Simd.tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 268320 + oc, a, yo, 64, R - Y, true, Math.min(8, 8 - ox)); else tile_k3s1_4x8(s, sb + oy * 10 + ox, 100, 64, TAPS, w, wt, 268320 + oc, a, yo, 64, R - Y, true, Math.min(8, 8 - ox));
+      });
+    } else {
+      // 8 lanes: 4 oc x 3 vectors per tile, 8 tiles of 8 channels x 4 bands per image
+      team.run(n * 32, t -> {
+        int b = t % n, j = t / n;
+        int tile = j / 4, band = j % 4, oc = tile * 8;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        float[] tmp = new float[192];
+        for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
+          int q = pt * 24, valid = Math.min(24, 80 - q);
+          for (int h = 0; h < 2; h++) {
+            if (valid > 16) {
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
+            } else if (valid > 8) {
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
+            } else {
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
+            }
+          }
+          for (int i = 0; i < 8; i++) {
+            int ti = i * 24 - q, yc = yb + i * 64;
+            for (int p = q, stop = q + valid; p < stop; ) {
+              int oy = p / 10, rowEnd = Math.min(stop, oy * 10 + 8), d = yc + oy * 8 - oy * 10;
+              if (p < rowEnd) {
+                if (VECTOR) Simd.finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p); else finish(tmp, ti + p, a, d + p, R - Y, true, rowEnd - p);
+              }
+              p = (oy + 1) * 10;
+            }
+          }
         }
-      }
-    });
+      });
+    }
   }
 
   /**
@@ -979,112 +1969,78 @@ public final class Resnet20 implements CompiledModel {
     });
   }
 
+  static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
+    for (int j = 0; j < len; j++) {
+      float y = t[ti + j];
+      if (res != NO_RESIDUAL) y += a[yo + j + res];
+      a[yo + j] = relu ? Math.max(y, 0f) : y;
+    }
+  }
+
   /**
-   * 2 output channels x 16 positions of a 3x3 stride-1 conv: acc = bias + sum over input channels and taps,
-   * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-   * offsets of the kernel taps from tap (0,0) in the layer's staged input.
+   * 4 output channels x 24 positions (3 vectors of 8): acc = bias + sum over input channels and taps, stored
+   * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+   * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+   * position in the input; weights are packed 8 output channels per tap.
    */
-  static void tile_k3s1_2x16(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-      int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-    int len = Math.min(valid, 16);
-    float[] acc = new float[32];
-    for (int i = 0; i < 2; i++) java.util.Arrays.fill(acc, i * 16, i * 16 + len, w[bi + i]);
-    for (int ic = 0; ic < cg; ic++, xi += ics, wi += 18) {
-      for (int t = 0; t < 9; t++) {
-        for (int i = 0; i < 2; i++) {
-          float wv = w[wi + t * 2 + i];
+  static void tile8_4x3_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi, int bi,
+      float[] y, int yo, int yp) {
+    int len = 24;
+    float[] acc = new float[96];
+    for (int i = 0; i < 4; i++) java.util.Arrays.fill(acc, i * 24, i * 24 + len, w[bi + i]);
+    for (int ic = 0; ic < cg; ic++, xi += ics) {
+      for (int t = 0; t < tap.length; t++, wi += 8) {
+        for (int i = 0; i < 4; i++) {
+          float wv = w[wi + i];
+          for (int j = 0; j < len; j++) acc[i * 24 + j] = Math.fma(x[xi + tap[t] + j], wv, acc[i * 24 + j]);
+        }
+      }
+    }
+    for (int i = 0; i < 4; i++) System.arraycopy(acc, i * 24, y, yo + i * yp, 24);
+  }
+
+  /**
+   * 4 output channels x 16 positions (2 vectors of 8): acc = bias + sum over input channels and taps, stored
+   * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+   * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+   * position in the input; weights are packed 8 output channels per tap.
+   */
+  static void tile8_4x2_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi, int bi,
+      float[] y, int yo, int yp) {
+    int len = 16;
+    float[] acc = new float[64];
+    for (int i = 0; i < 4; i++) java.util.Arrays.fill(acc, i * 16, i * 16 + len, w[bi + i]);
+    for (int ic = 0; ic < cg; ic++, xi += ics) {
+      for (int t = 0; t < tap.length; t++, wi += 8) {
+        for (int i = 0; i < 4; i++) {
+          float wv = w[wi + i];
           for (int j = 0; j < len; j++) acc[i * 16 + j] = Math.fma(x[xi + tap[t] + j], wv, acc[i * 16 + j]);
         }
       }
     }
-    for (int i = 0; i < 2; i++) {
-      for (int j = 0; j < len; j++) {
-        float y = acc[i * 16 + j];
-        if (res != NO_RESIDUAL) y += a[yo + i * yp + j + res];
-        a[yo + i * yp + j] = relu ? Math.max(y, 0f) : y;
-      }
-    }
+    for (int i = 0; i < 4; i++) System.arraycopy(acc, i * 16, y, yo + i * yp, 16);
   }
 
   /**
-   * 2 output channels x 16 positions of a 3x3 stride-2 conv: acc = bias + sum over input channels and taps,
-   * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-   * offsets of the kernel taps from tap (0,0) in the layer's staged input.
+   * 4 output channels x 8 positions (1 vectors of 8): acc = bias + sum over input channels and taps, stored
+   * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+   * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+   * position in the input; weights are packed 8 output channels per tap.
    */
-  static void tile_k3s2_2x16(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-      int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-    int len = Math.min(valid, 16);
-    float[] acc = new float[32];
-    for (int i = 0; i < 2; i++) java.util.Arrays.fill(acc, i * 16, i * 16 + len, w[bi + i]);
-    for (int ic = 0; ic < cg; ic++, xi += ics, wi += 18) {
-      for (int t = 0; t < 9; t++) {
-        for (int i = 0; i < 2; i++) {
-          float wv = w[wi + t * 2 + i];
-          for (int j = 0; j < len; j++) acc[i * 16 + j] = Math.fma(x[xi + tap[t] + j], wv, acc[i * 16 + j]);
-        }
-      }
-    }
-    for (int i = 0; i < 2; i++) {
-      for (int j = 0; j < len; j++) {
-        float y = acc[i * 16 + j];
-        if (res != NO_RESIDUAL) y += a[yo + i * yp + j + res];
-        a[yo + i * yp + j] = relu ? Math.max(y, 0f) : y;
-      }
-    }
-  }
-
-  /**
-   * 4 output channels x 8 positions of a 3x3 stride-2 conv: acc = bias + sum over input channels and taps,
-   * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-   * offsets of the kernel taps from tap (0,0) in the layer's staged input.
-   */
-  static void tile_k3s2_4x8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-      int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-    int len = Math.min(valid, 8);
+  static void tile8_4x1_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi, int bi,
+      float[] y, int yo, int yp) {
+    int len = 8;
     float[] acc = new float[32];
     for (int i = 0; i < 4; i++) java.util.Arrays.fill(acc, i * 8, i * 8 + len, w[bi + i]);
-    for (int ic = 0; ic < cg; ic++, xi += ics, wi += 36) {
-      for (int t = 0; t < 9; t++) {
+    for (int ic = 0; ic < cg; ic++, xi += ics) {
+      for (int t = 0; t < tap.length; t++, wi += 8) {
         for (int i = 0; i < 4; i++) {
-          float wv = w[wi + t * 4 + i];
+          float wv = w[wi + i];
           for (int j = 0; j < len; j++) acc[i * 8 + j] = Math.fma(x[xi + tap[t] + j], wv, acc[i * 8 + j]);
         }
       }
     }
-    for (int i = 0; i < 4; i++) {
-      for (int j = 0; j < len; j++) {
-        float y = acc[i * 8 + j];
-        if (res != NO_RESIDUAL) y += a[yo + i * yp + j + res];
-        a[yo + i * yp + j] = relu ? Math.max(y, 0f) : y;
-      }
-    }
-  }
-
-  /**
-   * 4 output channels x 8 positions of a 3x3 stride-1 conv: acc = bias + sum over input channels and taps,
-   * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-   * offsets of the kernel taps from tap (0,0) in the layer's staged input.
-   */
-  static void tile_k3s1_4x8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-      int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-    int len = Math.min(valid, 8);
-    float[] acc = new float[32];
-    for (int i = 0; i < 4; i++) java.util.Arrays.fill(acc, i * 8, i * 8 + len, w[bi + i]);
-    for (int ic = 0; ic < cg; ic++, xi += ics, wi += 36) {
-      for (int t = 0; t < 9; t++) {
-        for (int i = 0; i < 4; i++) {
-          float wv = w[wi + t * 4 + i];
-          for (int j = 0; j < len; j++) acc[i * 8 + j] = Math.fma(x[xi + tap[t] + j], wv, acc[i * 8 + j]);
-        }
-      }
-    }
-    for (int i = 0; i < 4; i++) {
-      for (int j = 0; j < len; j++) {
-        float y = acc[i * 8 + j];
-        if (res != NO_RESIDUAL) y += a[yo + i * yp + j + res];
-        a[yo + i * yp + j] = relu ? Math.max(y, 0f) : y;
-      }
-    }
+    for (int i = 0; i < 4; i++) System.arraycopy(acc, i * 8, y, yo + i * yp, 8);
   }
 
   static float dot(float[] x, int xi, float[] w, int wi, int len) {
@@ -1105,194 +2061,374 @@ public final class Resnet20 implements CompiledModel {
    * Vector API bodies; loaded only when jdk.incubator.vector is present.
    */
   private static final class Simd {
-    private static final VectorSpecies<Float> SP = FloatVector.SPECIES_256;
+    static final VectorSpecies<Float> SP8 = FloatVector.SPECIES_256;
+
+    static final VectorSpecies<Float> SP16 = FloatVector.SPECIES_512;
+
+    static final VectorSpecies<Float> SP = SP8;
 
     /**
-     * 2 output channels x 16 positions of a 3x3 stride-1 conv: acc = bias + sum over input channels and taps,
-     * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-     * offsets of the kernel taps from tap (0,0) in the layer's staged input.
+     * 8 output channels x 48 positions (3 vectors of 16): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
      */
-    static void tile_k3s1_2x16(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-        int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-      FloatVector a00 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a01 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a10 = FloatVector.broadcast(SP, w[bi + 1]);
-      FloatVector a11 = FloatVector.broadcast(SP, w[bi + 1]);
+    static void tile16_8x3_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a01 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a02 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a11 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a12 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a21 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a22 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a31 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a32 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a40 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a41 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a42 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a50 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a51 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a52 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a60 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a61 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a62 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a70 = FloatVector.broadcast(SP16, w[bi + 7]);
+      FloatVector a71 = FloatVector.broadcast(SP16, w[bi + 7]);
+      FloatVector a72 = FloatVector.broadcast(SP16, w[bi + 7]);
       for (int ic = 0; ic < cg; ic++, xi += ics) {
-        for (int t = 0; t < tap.length; t++, wi += 2) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
           int o = xi + tap[t];
-          FloatVector x0 = FloatVector.fromArray(SP, x, o + 0);
-          FloatVector x1 = FloatVector.fromArray(SP, x, o + 8);
-          FloatVector w0 = FloatVector.broadcast(SP, w[wi + 0]);
+          FloatVector x0 = FloatVector.fromArray(SP16, x, o + 0);
+          FloatVector x1 = FloatVector.fromArray(SP16, x, o + 16);
+          FloatVector x2 = FloatVector.fromArray(SP16, x, o + 32);
+          FloatVector w0 = FloatVector.broadcast(SP16, w[wi + 0]);
           a00 = x0.fma(w0, a00);
           a01 = x1.fma(w0, a01);
-          FloatVector w1 = FloatVector.broadcast(SP, w[wi + 1]);
+          a02 = x2.fma(w0, a02);
+          FloatVector w1 = FloatVector.broadcast(SP16, w[wi + 1]);
           a10 = x0.fma(w1, a10);
           a11 = x1.fma(w1, a11);
-        }
-      }
-      if (res != NO_RESIDUAL) a00 = a00.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 0 + res));
-      if (relu) a00 = a00.max(0f);
-      if (res != NO_RESIDUAL) a01 = a01.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 8 + res));
-      if (relu) a01 = a01.max(0f);
-      if (res != NO_RESIDUAL) a10 = a10.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 0 + res));
-      if (relu) a10 = a10.max(0f);
-      if (res != NO_RESIDUAL) a11 = a11.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 8 + res));
-      if (relu) a11 = a11.max(0f);
-      if (valid >= 16) {
-        a00.intoArray(a, yo + 0 * yp + 0);
-        a01.intoArray(a, yo + 0 * yp + 8);
-        a10.intoArray(a, yo + 1 * yp + 0);
-        a11.intoArray(a, yo + 1 * yp + 8);
-      } else {
-        VectorMask<Float> m0 = SP.indexInRange(0, valid);
-        VectorMask<Float> m1 = SP.indexInRange(8, valid);
-        a00.intoArray(a, yo + 0 * yp + 0, m0);
-        a01.intoArray(a, yo + 0 * yp + 8, m1);
-        a10.intoArray(a, yo + 1 * yp + 0, m0);
-        a11.intoArray(a, yo + 1 * yp + 8, m1);
-      }
-    }
-
-    /**
-     * 2 output channels x 16 positions of a 3x3 stride-2 conv: acc = bias + sum over input channels and taps,
-     * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-     * offsets of the kernel taps from tap (0,0) in the layer's staged input.
-     */
-    static void tile_k3s2_2x16(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-        int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-      FloatVector a00 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a01 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a10 = FloatVector.broadcast(SP, w[bi + 1]);
-      FloatVector a11 = FloatVector.broadcast(SP, w[bi + 1]);
-      for (int ic = 0; ic < cg; ic++, xi += ics) {
-        for (int t = 0; t < tap.length; t++, wi += 2) {
-          int o = xi + tap[t];
-          FloatVector x0 = FloatVector.fromArray(SP, x, o + 0);
-          FloatVector x1 = FloatVector.fromArray(SP, x, o + 8);
-          FloatVector w0 = FloatVector.broadcast(SP, w[wi + 0]);
-          a00 = x0.fma(w0, a00);
-          a01 = x1.fma(w0, a01);
-          FloatVector w1 = FloatVector.broadcast(SP, w[wi + 1]);
-          a10 = x0.fma(w1, a10);
-          a11 = x1.fma(w1, a11);
-        }
-      }
-      if (res != NO_RESIDUAL) a00 = a00.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 0 + res));
-      if (relu) a00 = a00.max(0f);
-      if (res != NO_RESIDUAL) a01 = a01.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 8 + res));
-      if (relu) a01 = a01.max(0f);
-      if (res != NO_RESIDUAL) a10 = a10.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 0 + res));
-      if (relu) a10 = a10.max(0f);
-      if (res != NO_RESIDUAL) a11 = a11.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 8 + res));
-      if (relu) a11 = a11.max(0f);
-      if (valid >= 16) {
-        a00.intoArray(a, yo + 0 * yp + 0);
-        a01.intoArray(a, yo + 0 * yp + 8);
-        a10.intoArray(a, yo + 1 * yp + 0);
-        a11.intoArray(a, yo + 1 * yp + 8);
-      } else {
-        VectorMask<Float> m0 = SP.indexInRange(0, valid);
-        VectorMask<Float> m1 = SP.indexInRange(8, valid);
-        a00.intoArray(a, yo + 0 * yp + 0, m0);
-        a01.intoArray(a, yo + 0 * yp + 8, m1);
-        a10.intoArray(a, yo + 1 * yp + 0, m0);
-        a11.intoArray(a, yo + 1 * yp + 8, m1);
-      }
-    }
-
-    /**
-     * 4 output channels x 8 positions of a 3x3 stride-2 conv: acc = bias + sum over input channels and taps,
-     * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-     * offsets of the kernel taps from tap (0,0) in the layer's staged input.
-     */
-    static void tile_k3s2_4x8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-        int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-      FloatVector a00 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a10 = FloatVector.broadcast(SP, w[bi + 1]);
-      FloatVector a20 = FloatVector.broadcast(SP, w[bi + 2]);
-      FloatVector a30 = FloatVector.broadcast(SP, w[bi + 3]);
-      for (int ic = 0; ic < cg; ic++, xi += ics) {
-        for (int t = 0; t < tap.length; t++, wi += 4) {
-          int o = xi + tap[t];
-          FloatVector x0 = FloatVector.fromArray(SP, x, o + 0);
-          FloatVector w0 = FloatVector.broadcast(SP, w[wi + 0]);
-          a00 = x0.fma(w0, a00);
-          FloatVector w1 = FloatVector.broadcast(SP, w[wi + 1]);
-          a10 = x0.fma(w1, a10);
-          FloatVector w2 = FloatVector.broadcast(SP, w[wi + 2]);
+          a12 = x2.fma(w1, a12);
+          FloatVector w2 = FloatVector.broadcast(SP16, w[wi + 2]);
           a20 = x0.fma(w2, a20);
-          FloatVector w3 = FloatVector.broadcast(SP, w[wi + 3]);
+          a21 = x1.fma(w2, a21);
+          a22 = x2.fma(w2, a22);
+          FloatVector w3 = FloatVector.broadcast(SP16, w[wi + 3]);
+          a30 = x0.fma(w3, a30);
+          a31 = x1.fma(w3, a31);
+          a32 = x2.fma(w3, a32);
+          FloatVector w4 = FloatVector.broadcast(SP16, w[wi + 4]);
+          a40 = x0.fma(w4, a40);
+          a41 = x1.fma(w4, a41);
+          a42 = x2.fma(w4, a42);
+          FloatVector w5 = FloatVector.broadcast(SP16, w[wi + 5]);
+          a50 = x0.fma(w5, a50);
+          a51 = x1.fma(w5, a51);
+          a52 = x2.fma(w5, a52);
+          FloatVector w6 = FloatVector.broadcast(SP16, w[wi + 6]);
+          a60 = x0.fma(w6, a60);
+          a61 = x1.fma(w6, a61);
+          a62 = x2.fma(w6, a62);
+          FloatVector w7 = FloatVector.broadcast(SP16, w[wi + 7]);
+          a70 = x0.fma(w7, a70);
+          a71 = x1.fma(w7, a71);
+          a72 = x2.fma(w7, a72);
+        }
+      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a01.intoArray(y, yo + 0 * yp + 16);
+      a02.intoArray(y, yo + 0 * yp + 32);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a11.intoArray(y, yo + 1 * yp + 16);
+      a12.intoArray(y, yo + 1 * yp + 32);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a21.intoArray(y, yo + 2 * yp + 16);
+      a22.intoArray(y, yo + 2 * yp + 32);
+      a30.intoArray(y, yo + 3 * yp + 0);
+      a31.intoArray(y, yo + 3 * yp + 16);
+      a32.intoArray(y, yo + 3 * yp + 32);
+      a40.intoArray(y, yo + 4 * yp + 0);
+      a41.intoArray(y, yo + 4 * yp + 16);
+      a42.intoArray(y, yo + 4 * yp + 32);
+      a50.intoArray(y, yo + 5 * yp + 0);
+      a51.intoArray(y, yo + 5 * yp + 16);
+      a52.intoArray(y, yo + 5 * yp + 32);
+      a60.intoArray(y, yo + 6 * yp + 0);
+      a61.intoArray(y, yo + 6 * yp + 16);
+      a62.intoArray(y, yo + 6 * yp + 32);
+      a70.intoArray(y, yo + 7 * yp + 0);
+      a71.intoArray(y, yo + 7 * yp + 16);
+      a72.intoArray(y, yo + 7 * yp + 32);
+    }
+
+    /**
+     * 8 output channels x 32 positions (2 vectors of 16): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
+     */
+    static void tile16_8x2_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a01 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a11 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a21 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a31 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a40 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a41 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a50 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a51 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a60 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a61 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a70 = FloatVector.broadcast(SP16, w[bi + 7]);
+      FloatVector a71 = FloatVector.broadcast(SP16, w[bi + 7]);
+      for (int ic = 0; ic < cg; ic++, xi += ics) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
+          int o = xi + tap[t];
+          FloatVector x0 = FloatVector.fromArray(SP16, x, o + 0);
+          FloatVector x1 = FloatVector.fromArray(SP16, x, o + 16);
+          FloatVector w0 = FloatVector.broadcast(SP16, w[wi + 0]);
+          a00 = x0.fma(w0, a00);
+          a01 = x1.fma(w0, a01);
+          FloatVector w1 = FloatVector.broadcast(SP16, w[wi + 1]);
+          a10 = x0.fma(w1, a10);
+          a11 = x1.fma(w1, a11);
+          FloatVector w2 = FloatVector.broadcast(SP16, w[wi + 2]);
+          a20 = x0.fma(w2, a20);
+          a21 = x1.fma(w2, a21);
+          FloatVector w3 = FloatVector.broadcast(SP16, w[wi + 3]);
+          a30 = x0.fma(w3, a30);
+          a31 = x1.fma(w3, a31);
+          FloatVector w4 = FloatVector.broadcast(SP16, w[wi + 4]);
+          a40 = x0.fma(w4, a40);
+          a41 = x1.fma(w4, a41);
+          FloatVector w5 = FloatVector.broadcast(SP16, w[wi + 5]);
+          a50 = x0.fma(w5, a50);
+          a51 = x1.fma(w5, a51);
+          FloatVector w6 = FloatVector.broadcast(SP16, w[wi + 6]);
+          a60 = x0.fma(w6, a60);
+          a61 = x1.fma(w6, a61);
+          FloatVector w7 = FloatVector.broadcast(SP16, w[wi + 7]);
+          a70 = x0.fma(w7, a70);
+          a71 = x1.fma(w7, a71);
+        }
+      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a01.intoArray(y, yo + 0 * yp + 16);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a11.intoArray(y, yo + 1 * yp + 16);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a21.intoArray(y, yo + 2 * yp + 16);
+      a30.intoArray(y, yo + 3 * yp + 0);
+      a31.intoArray(y, yo + 3 * yp + 16);
+      a40.intoArray(y, yo + 4 * yp + 0);
+      a41.intoArray(y, yo + 4 * yp + 16);
+      a50.intoArray(y, yo + 5 * yp + 0);
+      a51.intoArray(y, yo + 5 * yp + 16);
+      a60.intoArray(y, yo + 6 * yp + 0);
+      a61.intoArray(y, yo + 6 * yp + 16);
+      a70.intoArray(y, yo + 7 * yp + 0);
+      a71.intoArray(y, yo + 7 * yp + 16);
+    }
+
+    /**
+     * 8 output channels x 16 positions (1 vectors of 16): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
+     */
+    static void tile16_8x1_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP16, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP16, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP16, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP16, w[bi + 3]);
+      FloatVector a40 = FloatVector.broadcast(SP16, w[bi + 4]);
+      FloatVector a50 = FloatVector.broadcast(SP16, w[bi + 5]);
+      FloatVector a60 = FloatVector.broadcast(SP16, w[bi + 6]);
+      FloatVector a70 = FloatVector.broadcast(SP16, w[bi + 7]);
+      for (int ic = 0; ic < cg; ic++, xi += ics) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
+          int o = xi + tap[t];
+          FloatVector x0 = FloatVector.fromArray(SP16, x, o + 0);
+          FloatVector w0 = FloatVector.broadcast(SP16, w[wi + 0]);
+          a00 = x0.fma(w0, a00);
+          FloatVector w1 = FloatVector.broadcast(SP16, w[wi + 1]);
+          a10 = x0.fma(w1, a10);
+          FloatVector w2 = FloatVector.broadcast(SP16, w[wi + 2]);
+          a20 = x0.fma(w2, a20);
+          FloatVector w3 = FloatVector.broadcast(SP16, w[wi + 3]);
+          a30 = x0.fma(w3, a30);
+          FloatVector w4 = FloatVector.broadcast(SP16, w[wi + 4]);
+          a40 = x0.fma(w4, a40);
+          FloatVector w5 = FloatVector.broadcast(SP16, w[wi + 5]);
+          a50 = x0.fma(w5, a50);
+          FloatVector w6 = FloatVector.broadcast(SP16, w[wi + 6]);
+          a60 = x0.fma(w6, a60);
+          FloatVector w7 = FloatVector.broadcast(SP16, w[wi + 7]);
+          a70 = x0.fma(w7, a70);
+        }
+      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a30.intoArray(y, yo + 3 * yp + 0);
+      a40.intoArray(y, yo + 4 * yp + 0);
+      a50.intoArray(y, yo + 5 * yp + 0);
+      a60.intoArray(y, yo + 6 * yp + 0);
+      a70.intoArray(y, yo + 7 * yp + 0);
+    }
+
+    static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
+      for (int j = 0; j < len; j += 8) {
+        VectorMask<Float> m = SP8.indexInRange(j, len);
+        FloatVector y = FloatVector.fromArray(SP8, t, ti + j, m);
+        if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP8, a, yo + j + res, m));
+        if (relu) y = y.max(0f);
+        y.intoArray(a, yo + j, m);
+      }
+    }
+
+    /**
+     * 4 output channels x 24 positions (3 vectors of 8): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
+     */
+    static void tile8_4x3_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a01 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a02 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a11 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a12 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a21 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a22 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP8, w[bi + 3]);
+      FloatVector a31 = FloatVector.broadcast(SP8, w[bi + 3]);
+      FloatVector a32 = FloatVector.broadcast(SP8, w[bi + 3]);
+      for (int ic = 0; ic < cg; ic++, xi += ics) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
+          int o = xi + tap[t];
+          FloatVector x0 = FloatVector.fromArray(SP8, x, o + 0);
+          FloatVector x1 = FloatVector.fromArray(SP8, x, o + 8);
+          FloatVector x2 = FloatVector.fromArray(SP8, x, o + 16);
+          FloatVector w0 = FloatVector.broadcast(SP8, w[wi + 0]);
+          a00 = x0.fma(w0, a00);
+          a01 = x1.fma(w0, a01);
+          a02 = x2.fma(w0, a02);
+          FloatVector w1 = FloatVector.broadcast(SP8, w[wi + 1]);
+          a10 = x0.fma(w1, a10);
+          a11 = x1.fma(w1, a11);
+          a12 = x2.fma(w1, a12);
+          FloatVector w2 = FloatVector.broadcast(SP8, w[wi + 2]);
+          a20 = x0.fma(w2, a20);
+          a21 = x1.fma(w2, a21);
+          a22 = x2.fma(w2, a22);
+          FloatVector w3 = FloatVector.broadcast(SP8, w[wi + 3]);
+          a30 = x0.fma(w3, a30);
+          a31 = x1.fma(w3, a31);
+          a32 = x2.fma(w3, a32);
+        }
+      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a01.intoArray(y, yo + 0 * yp + 8);
+      a02.intoArray(y, yo + 0 * yp + 16);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a11.intoArray(y, yo + 1 * yp + 8);
+      a12.intoArray(y, yo + 1 * yp + 16);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a21.intoArray(y, yo + 2 * yp + 8);
+      a22.intoArray(y, yo + 2 * yp + 16);
+      a30.intoArray(y, yo + 3 * yp + 0);
+      a31.intoArray(y, yo + 3 * yp + 8);
+      a32.intoArray(y, yo + 3 * yp + 16);
+    }
+
+    /**
+     * 4 output channels x 16 positions (2 vectors of 8): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
+     */
+    static void tile8_4x2_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a01 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a11 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a21 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP8, w[bi + 3]);
+      FloatVector a31 = FloatVector.broadcast(SP8, w[bi + 3]);
+      for (int ic = 0; ic < cg; ic++, xi += ics) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
+          int o = xi + tap[t];
+          FloatVector x0 = FloatVector.fromArray(SP8, x, o + 0);
+          FloatVector x1 = FloatVector.fromArray(SP8, x, o + 8);
+          FloatVector w0 = FloatVector.broadcast(SP8, w[wi + 0]);
+          a00 = x0.fma(w0, a00);
+          a01 = x1.fma(w0, a01);
+          FloatVector w1 = FloatVector.broadcast(SP8, w[wi + 1]);
+          a10 = x0.fma(w1, a10);
+          a11 = x1.fma(w1, a11);
+          FloatVector w2 = FloatVector.broadcast(SP8, w[wi + 2]);
+          a20 = x0.fma(w2, a20);
+          a21 = x1.fma(w2, a21);
+          FloatVector w3 = FloatVector.broadcast(SP8, w[wi + 3]);
+          a30 = x0.fma(w3, a30);
+          a31 = x1.fma(w3, a31);
+        }
+      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a01.intoArray(y, yo + 0 * yp + 8);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a11.intoArray(y, yo + 1 * yp + 8);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a21.intoArray(y, yo + 2 * yp + 8);
+      a30.intoArray(y, yo + 3 * yp + 0);
+      a31.intoArray(y, yo + 3 * yp + 8);
+    }
+
+    /**
+     * 4 output channels x 8 positions (1 vectors of 8): acc = bias + sum over input channels and taps, stored
+     * whole at {@code y[yo + channel * yp + position]} (the epilogue is the caller's: this method must stay small
+     * enough for the JIT's C1 tier, or it may never be compiled). {@code tap} holds each tap's offset from the
+     * position in the input; weights are packed 8 output channels per tap.
+     */
+    static void tile8_4x1_w8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
+        int bi, float[] y, int yo, int yp) {
+      FloatVector a00 = FloatVector.broadcast(SP8, w[bi + 0]);
+      FloatVector a10 = FloatVector.broadcast(SP8, w[bi + 1]);
+      FloatVector a20 = FloatVector.broadcast(SP8, w[bi + 2]);
+      FloatVector a30 = FloatVector.broadcast(SP8, w[bi + 3]);
+      for (int ic = 0; ic < cg; ic++, xi += ics) {
+        for (int t = 0; t < tap.length; t++, wi += 8) {
+          int o = xi + tap[t];
+          FloatVector x0 = FloatVector.fromArray(SP8, x, o + 0);
+          FloatVector w0 = FloatVector.broadcast(SP8, w[wi + 0]);
+          a00 = x0.fma(w0, a00);
+          FloatVector w1 = FloatVector.broadcast(SP8, w[wi + 1]);
+          a10 = x0.fma(w1, a10);
+          FloatVector w2 = FloatVector.broadcast(SP8, w[wi + 2]);
+          a20 = x0.fma(w2, a20);
+          FloatVector w3 = FloatVector.broadcast(SP8, w[wi + 3]);
           a30 = x0.fma(w3, a30);
         }
       }
-      if (res != NO_RESIDUAL) a00 = a00.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 0 + res));
-      if (relu) a00 = a00.max(0f);
-      if (res != NO_RESIDUAL) a10 = a10.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 0 + res));
-      if (relu) a10 = a10.max(0f);
-      if (res != NO_RESIDUAL) a20 = a20.add(FloatVector.fromArray(SP, a, yo + 2 * yp + 0 + res));
-      if (relu) a20 = a20.max(0f);
-      if (res != NO_RESIDUAL) a30 = a30.add(FloatVector.fromArray(SP, a, yo + 3 * yp + 0 + res));
-      if (relu) a30 = a30.max(0f);
-      if (valid >= 8) {
-        a00.intoArray(a, yo + 0 * yp + 0);
-        a10.intoArray(a, yo + 1 * yp + 0);
-        a20.intoArray(a, yo + 2 * yp + 0);
-        a30.intoArray(a, yo + 3 * yp + 0);
-      } else {
-        VectorMask<Float> m0 = SP.indexInRange(0, valid);
-        a00.intoArray(a, yo + 0 * yp + 0, m0);
-        a10.intoArray(a, yo + 1 * yp + 0, m0);
-        a20.intoArray(a, yo + 2 * yp + 0, m0);
-        a30.intoArray(a, yo + 3 * yp + 0, m0);
-      }
-    }
-
-    /**
-     * 4 output channels x 8 positions of a 3x3 stride-1 conv: acc = bias + sum over input channels and taps,
-     * then + a[yo + res] when res != NO_RESIDUAL, then ReLU; {@code valid} positions are stored. {@code tap} holds the
-     * offsets of the kernel taps from tap (0,0) in the layer's staged input.
-     */
-    static void tile_k3s1_4x8(float[] x, int xi, int ics, int cg, int[] tap, float[] w, int wi,
-        int bi, float[] a, int yo, int yp, int res, boolean relu, int valid) {
-      FloatVector a00 = FloatVector.broadcast(SP, w[bi + 0]);
-      FloatVector a10 = FloatVector.broadcast(SP, w[bi + 1]);
-      FloatVector a20 = FloatVector.broadcast(SP, w[bi + 2]);
-      FloatVector a30 = FloatVector.broadcast(SP, w[bi + 3]);
-      for (int ic = 0; ic < cg; ic++, xi += ics) {
-        for (int t = 0; t < tap.length; t++, wi += 4) {
-          int o = xi + tap[t];
-          FloatVector x0 = FloatVector.fromArray(SP, x, o + 0);
-          FloatVector w0 = FloatVector.broadcast(SP, w[wi + 0]);
-          a00 = x0.fma(w0, a00);
-          FloatVector w1 = FloatVector.broadcast(SP, w[wi + 1]);
-          a10 = x0.fma(w1, a10);
-          FloatVector w2 = FloatVector.broadcast(SP, w[wi + 2]);
-          a20 = x0.fma(w2, a20);
-          FloatVector w3 = FloatVector.broadcast(SP, w[wi + 3]);
-          a30 = x0.fma(w3, a30);
-        }
-      }
-      if (res != NO_RESIDUAL) a00 = a00.add(FloatVector.fromArray(SP, a, yo + 0 * yp + 0 + res));
-      if (relu) a00 = a00.max(0f);
-      if (res != NO_RESIDUAL) a10 = a10.add(FloatVector.fromArray(SP, a, yo + 1 * yp + 0 + res));
-      if (relu) a10 = a10.max(0f);
-      if (res != NO_RESIDUAL) a20 = a20.add(FloatVector.fromArray(SP, a, yo + 2 * yp + 0 + res));
-      if (relu) a20 = a20.max(0f);
-      if (res != NO_RESIDUAL) a30 = a30.add(FloatVector.fromArray(SP, a, yo + 3 * yp + 0 + res));
-      if (relu) a30 = a30.max(0f);
-      if (valid >= 8) {
-        a00.intoArray(a, yo + 0 * yp + 0);
-        a10.intoArray(a, yo + 1 * yp + 0);
-        a20.intoArray(a, yo + 2 * yp + 0);
-        a30.intoArray(a, yo + 3 * yp + 0);
-      } else {
-        VectorMask<Float> m0 = SP.indexInRange(0, valid);
-        a00.intoArray(a, yo + 0 * yp + 0, m0);
-        a10.intoArray(a, yo + 1 * yp + 0, m0);
-        a20.intoArray(a, yo + 2 * yp + 0, m0);
-        a30.intoArray(a, yo + 3 * yp + 0, m0);
-      }
+      a00.intoArray(y, yo + 0 * yp + 0);
+      a10.intoArray(y, yo + 1 * yp + 0);
+      a20.intoArray(y, yo + 2 * yp + 0);
+      a30.intoArray(y, yo + 3 * yp + 0);
     }
 
     static float dot(float[] x, int xi, float[] w, int wi, int len) {
@@ -1302,6 +2438,10 @@ public final class Resnet20 implements CompiledModel {
       float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
       for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum);
       return sum;
+    }
+
+    static int preferredLanes() {
+      return FloatVector.SPECIES_PREFERRED.length();
     }
   }
 }

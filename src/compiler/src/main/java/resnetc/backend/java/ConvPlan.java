@@ -4,35 +4,76 @@ import resnetc.ir.Op;
 import resnetc.ir.TensorType;
 
 /**
- * Every constant of one fused convolution's loop nest, fixed at compile time: shapes, the register tile
- * (R output channels x V vectors of 8 positions), and the staging layout of its input.
+ * Every constant of one fused convolution's loop nest, fixed at compile time: shapes, the staging layout of its
+ * input, and the register tile of each vector width.
  *
- * <p>Pointwise convs (1x1, stride 1, no padding) read their input in place as a matrix [C][H*W]. Every other conv
- * first stages its input per image into a zero-padded, phase-split copy: padded row {@code row} and column
- * {@code col} go to {@code [c][row][col % S][col / S]}, so the columns a stride-S window reads for consecutive
- * outputs are consecutive and one vector load fetches them; rows are long enough that a full vector tile never
- * reads past its row ({@link #stagedRow}).
+ * <p>The conv is an implicit matrix product over flat output positions, as in the native backend. Its input (for a
+ * stride-1 1x1 conv the arena value itself, for every other conv a staged copy) is read as planes of width
+ * {@code wq}: output (oy, ox) is flat position {@code oy * wq + ox}, and tap (ky, kx) reads the plane at a fixed
+ * offset from it, so a vector of consecutive positions is one load per tap even across output rows. Staging zero
+ * pads the input and splits it into stride phases: padded pixel (row, col) goes to phase plane (row % S, col % S)
+ * at (row / S, col / S), each plane hq x wq, keeping only the min(k, S) phases per axis that a tap reads.
+ * Positions with {@code ox >= ow} (the padding columns) are computed and dropped.
+ *
+ * <p>A task is {@link #packR} output channels x a band of position tiles. Weights are packed
+ * [O/packR][C/groups][k][k][packR]. A tile keeps R x V vectors of L floats in registers across every input
+ * channel and tap: with AVX-512 (32 registers, L = 16) R = packR up to 8, V up to 3; with 256-bit vectors (16
+ * registers, L = 8) R up to 4, so an 8-channel task runs its tile twice, once per half of the packed channels.
  */
-record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p, int groups, int r, int v,
-                boolean relu, Op.FusedConv.Residual residual, int resStride, int resOffset, int rc, int rh, int rw) {
-  static final int LANES = 8;
+record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p, int groups, boolean relu,
+                Op.FusedConv.Residual residual, int resStride, int resOffset, int rc, int rh, int rw,
+                boolean staged, int phases, int hq, int wq, int icStride, int[] taps, int srcPerImage, int packR) {
+  /** Tasks per image a layer should offer at least, so two or more threads share even batch-1 layers. */
+  static final int MIN_TASKS = 32;
+  static final int WIDE = 16, NARROW = 8;
 
-  static ConvPlan of(Op.FusedConv f, TensorType x, TensorType y, TensorType res) {
-    // At most 4 accumulators: the JIT's C1 tier gives up on Vector API methods with more live vectors, and a
-    // method C1 cannot compile may never reach C2 either. Wide rows take 2 channels x 16 positions, narrow
-    // ones 4 channels x 8 positions.
-    int og = y.dim(1) / f.groups();
-    boolean pw = f.kernel() == 1 && f.stride() == 1 && f.pad() == 0;
-    int positions = pw ? y.dim(2) * y.dim(3) : y.dim(3);
-    int v = positions <= LANES ? 1 : 2;
-    int r = v == 2 ? (og % 2 == 0 ? 2 : 1) : (og % 4 == 0 ? 4 : og % 2 == 0 ? 2 : 1);
-    return new ConvPlan(x.dim(1), x.dim(2), x.dim(3), y.dim(1), y.dim(2), y.dim(3), f.kernel(), f.stride(), f.pad(), f.groups(), r, v,
-        f.relu(), f.residual(), f.resStride(), f.resOffset(),
-        res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2), res == null ? 0 : res.dim(3));
+  /** The tile of one vector width: R x V vectors of L lanes, and how the task space is cut. */
+  record Variant(int lanes, int r, int v, int positionTiles, int bands) {
+    int width() {
+      return v * lanes;
+    }
   }
 
-  boolean pointwise() {
-    return k == 1 && s == 1 && p == 0;
+  static ConvPlan of(Op.FusedConv f, TensorType x, TensorType y, TensorType res) {
+    int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
+    int k = f.kernel(), s = f.stride(), p = f.pad();
+    boolean staged = !(k == 1 && s == 1 && p == 0);
+    int phases = 1, hq = h, wq = w, icStride = h * w;
+    int[] taps = new int[k * k];
+    int srcPerImage = c * h * w;
+    if (staged) {
+      phases = Math.min(k, s);
+      hq = Math.ceilDiv(h + 2 * p, s);
+      wq = Math.ceilDiv(w + 2 * p, s);
+      int plane = hq * wq;
+      icStride = phases * phases * plane;
+      for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++) taps[ky * k + kx] = ((ky % s) * phases + kx % s) * plane + (ky / s) * wq + kx / s;
+      }
+      // The last vector of the last channel may read up to a tile row past the planes: keep that in scratch.
+      int maxTap = java.util.Arrays.stream(taps).max().orElse(0);
+      srcPerImage = Math.max(c * icStride, (c - 1) * icStride + maxTap + Math.ceilDiv(oh * wq, WIDE) * WIDE);
+    }
+    int og = o / f.groups();
+    int packR = og % 8 == 0 ? 8 : og % 4 == 0 ? 4 : og % 2 == 0 ? 2 : 1;
+    return new ConvPlan(c, h, w, o, oh, ow, k, s, p, f.groups(), f.relu(), f.residual(), f.resStride(), f.resOffset(),
+        res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2), res == null ? 0 : res.dim(3),
+        staged, phases, hq, wq, icStride, taps, srcPerImage, packR);
+  }
+
+  /**
+   * The tile for vectors of {@code lanes} floats: R x V accumulators, V input vectors and one broadcast weight fill
+   * the registers; then V is lowered as far as the number of tiles allows, so 4 vectors are 2 + 2, not 3 + 1.
+   */
+  Variant variant(int lanes) {
+    int regs = lanes == WIDE ? 32 : 16;
+    int r = Math.min(packR, lanes == WIDE ? 8 : 4);
+    int v = Math.max(1, (regs - 1) / (r + 1));
+    int vectors = Math.ceilDiv(positions(), lanes);
+    v = Math.ceilDiv(vectors, Math.ceilDiv(vectors, v));
+    int positionTiles = Math.ceilDiv(positions(), v * lanes);
+    int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles()));
+    return new Variant(lanes, r, v, positionTiles, bands);
   }
 
   int cg() {
@@ -43,39 +84,41 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
     return o / groups;
   }
 
-  /** Positions per tile. */
-  int tile() {
-    return v * LANES;
+  int kk() {
+    return k * k;
   }
 
   int tiles() {
-    return o / r;
+    return o / packR;
   }
 
-  int stagedRows() {
-    return h + 2 * p;
+  /** Flat positions computed per channel. */
+  int positions() {
+    return oh * wq;
   }
 
-  /** Floats per staged phase row: the phase's columns, or what the last tile reads, whichever is longer. */
-  int stagedRow() {
-    int cols = Math.ceilDiv(w + 2 * p, s);
-    int reach = Math.ceilDiv(ow, tile()) * tile() + (k - 1) / s;
-    return Math.max(cols, reach);
+  /** Accumulators go straight to the output: rows are contiguous in the flat space and the residual is aligned. */
+  boolean direct() {
+    return wq == ow && residual != Op.FusedConv.Residual.SUBSAMPLE;
   }
 
-  /** Staged floats per image (0 for pointwise convs, which read their input in place). */
-  long staged() {
-    return pointwise() ? 0 : (long) c * stagedRows() * s * stagedRow();
+  /**
+   * Task t is task t / n of image t % n when the weights outweigh the input: a thread's range of tasks then covers
+   * every image of a weight tile before the next, so the tile is read once per batch, not once per image.
+   */
+  boolean imageMinor() {
+    return (long) o * cg() * kk() > (long) c * h * w;
   }
 
-  /** Weights are packed [O/R][C/groups][k][k][R]: the R output channels of one tap are adjacent. */
+  /** Weights are packed [O/packR][C/groups][k][k][packR]: the packR output channels of one tap are adjacent. */
   int packedWeights() {
-    return o * cg() * k * k;
+    return o * cg() * kk();
   }
 
   String describe() {
-    return String.format("%dx%d/%d conv %d->%d%s, %dx%d -> %dx%d, tile %d oc x %d px%s%s", k, k, s, c, o,
-        groups > 1 ? " groups " + groups : "", h, w, oh, ow, r, tile(),
+    Variant wide = variant(WIDE), narrow = variant(NARROW);
+    return String.format("%dx%d/%d conv %d->%d%s, %dx%d -> %dx%d, tile %d oc x %d x 16 px (AVX-512) or %d oc x %d x 8 px%s%s",
+        k, k, s, c, o, groups > 1 ? " groups " + groups : "", h, w, oh, ow, wide.r(), wide.v(), narrow.r(), narrow.v(),
         residual == Op.FusedConv.Residual.NONE ? "" : ", + residual (" + residual.name().toLowerCase() + ")", relu ? ", relu" : "");
   }
 }

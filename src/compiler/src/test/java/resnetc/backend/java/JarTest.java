@@ -20,6 +20,8 @@ import java.util.jar.JarFile;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
 import resnetc.cli.Main;
@@ -164,27 +166,31 @@ class JarTest {
     }
   }
 
-  /** The scalar path (no Vector API) computes the same thing as the vector path. */
-  @Test
-  void scalarPathMatchesTheVectorPath() {
-    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/preact_resnet18.resnet"));
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, RandomWeights.generate(l.graph(), 4),
-        JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults()));
+  /**
+   * Every path of a generated class computes what the interpreter does: 16-lane tiles (where the CPU has AVX-512),
+   * 8-lane tiles ({@code -Dresnetc.narrow=true}) and the scalar path (no Vector API), on a basic-block, a wide and
+   * an option-A model (whose shortcut goes through the element-wise epilogue).
+   */
+  @ParameterizedTest
+  @ValueSource(strings = {"preact_resnet18", "wrn16_4", "resnet20"})
+  void everyPathMatchesTheInterpreter(String model) {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet"));
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 4), Pipeline.defaults());
+    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
     float[] x = new float[3 * 3 * 32 * 32];
     Random r = new Random(1);
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-    float[] vector, scalar;
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
-      vector = m.predict(x, 3);
+    float[] ref = new Interpreter(g).run(x, 3);
+    assertFalse(java.util.Arrays.equals(ref, new float[ref.length]));
+    for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
+      if (flag != null) System.setProperty(flag, "true");
+      try (CompiledModel m = JavaTarget.instantiate(c, 2)) { // a new class loader, so the flag is read again
+        float[] y = m.predict(x, 3);
+        for (int i = 0; i < ref.length; i++) assertEquals(ref[i], y[i], 1e-5f * (1 + Math.abs(ref[i])), (flag == null ? "vector" : flag) + ", output " + i);
+      } finally {
+        if (flag != null) System.clearProperty(flag);
+      }
     }
-    System.setProperty("resnetc.scalar", "true");
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) { // a new class loader, so the flag is read again
-      scalar = m.predict(x, 3);
-    } finally {
-      System.clearProperty("resnetc.scalar");
-    }
-    assertFalse(java.util.Arrays.equals(vector, new float[vector.length]));
-    for (int i = 0; i < vector.length; i++) assertEquals(vector[i], scalar[i], 1e-5f * (1 + Math.abs(vector[i])), "output " + i);
   }
 
   /** An image file in, the top-5 classes with the spec's label names out. */
