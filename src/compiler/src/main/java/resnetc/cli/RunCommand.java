@@ -167,10 +167,15 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private Graph weights(Frontend.Loaded loaded) {
+    return weights(loaded, weights);
+  }
+
+  /** The graph with --weights, --random-weights or the spec's own weights file; an error when there are none. */
+  static Graph weights(Frontend.Loaded loaded, WeightSource weights) {
     if (weights.seed != null) return RandomWeights.generate(loaded.graph(), weights.seed);
     Path file = weights.file != null ? weights.file : loaded.specWeights();
     if (file == null) {
-      throw new Main.UserError(spec + " names no weights file: pass --weights FILE or --random-weights SEED");
+      throw new Main.UserError(loaded.spec() + " names no weights file: pass --weights FILE or --random-weights SEED");
     }
     return Frontend.bind(loaded, file);
   }
