@@ -30,9 +30,12 @@ import resnetc.weights.RandomWeights;
 /**
  * One prediction of a batch, per backend, on identical deterministic weights (seed 1, batch norm calibrated).
  * {@code reference} is the interpreter on the unoptimized graph; {@code java} the Java backend with the Vector API;
- * {@code java-scalar} the same generated class on its scalar path. Reports time per batch; bench/table.sh divides by
- * the batch. {@code native-jit} runs the LLVM kernels from the in-process ORC JIT, {@code native-aot} from the
- * shared library a native jar carries (x86-64-v3 both).
+ * {@code java-scalar} the same generated class on its scalar path. {@code native} runs the LLVM kernels from the
+ * shared library a native jar carries, compiled for this machine's CPU ({@code --cpu native}); {@code native-v3}
+ * the same for the portable default, x86-64-v3; {@code native-jit} from the in-process ORC JIT (host CPU).
+ * {@code ort} is ONNX Runtime (CPU provider, optimization level ALL, as many intra-op threads as ours) on the
+ * model {@code resnetc export-onnx} writes from the same weights. Reports time per batch; {@link Table} divides by
+ * the batch.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SampleTime)
@@ -50,13 +53,16 @@ public class InferenceBench {
   @Param({"1", "2"})
   public int threads;
 
-  @Param({"reference", "java", "java-scalar", "native-jit", "native-aot"})
+  @Param({"reference", "java", "native", "ort"})
   public String backend;
 
   private CompiledModel compiled;
   private NativeJit jit;
   private Interpreter interpreter;
   private float[] input;
+  private ai.onnxruntime.OrtEnvironment ortEnv;
+  private ai.onnxruntime.OrtSession ort;
+  private ai.onnxruntime.OnnxTensor ortInput;
 
   @Setup(Level.Trial)
   public void setup() {
@@ -74,15 +80,31 @@ public class InferenceBench {
       interpreter = new Interpreter(g);
       return;
     }
+    if (backend.equals("ort")) {
+      ortEnv = ai.onnxruntime.OrtEnvironment.getEnvironment();
+      try (ai.onnxruntime.OrtSession.SessionOptions o = new ai.onnxruntime.OrtSession.SessionOptions()) {
+        o.setOptimizationLevel(ai.onnxruntime.OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        o.setIntraOpNumThreads(threads);
+        o.setInterOpNumThreads(1);
+        o.setExecutionMode(ai.onnxruntime.OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
+        ort = ortEnv.createSession(resnetc.onnx.OnnxExport.export(g, model).toByteArray(), o);
+        long[] shape = {batch, g.input().type().dim(1), g.input().type().dim(2), g.input().type().dim(3)};
+        ortInput = ai.onnxruntime.OnnxTensor.createTensor(ortEnv, java.nio.FloatBuffer.wrap(input), shape);
+      } catch (ai.onnxruntime.OrtException e) {
+        throw new IllegalStateException(e);
+      }
+      return;
+    }
     if (backend.startsWith("native")) {
       Graph optimized = JavaTarget.optimize(weighted, Pipeline.defaults());
       var names = JavaTarget.defaultOptions(l.model(), null, null);
       int c = l.model().input().channels(), h = l.model().input().height(), w = l.model().input().width();
+      String cpu = backend.equals("native-v3") ? "x86-64-v3" : "native";
       if (backend.equals("native-jit")) {
-        jit = NativeJit.load(optimized, "x86-64-v3");
+        jit = NativeJit.load(optimized, cpu);
         compiled = NativeTarget.instantiate(NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l), names, "bench", c, h, w), threads, jit::address);
       } else {
-        NativeCompiler.Library lib = NativeCompiler.sharedLibrary(optimized, "x86-64-v3");
+        NativeCompiler.Library lib = NativeCompiler.sharedLibrary(optimized, cpu);
         var wrapper = NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, "bench", c, h, w);
         compiled = NativeTarget.instantiate(wrapper, threads, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
       }
@@ -95,7 +117,15 @@ public class InferenceBench {
   }
 
   @Benchmark
-  public float[] predict() {
+  public float[] predict() throws ai.onnxruntime.OrtException {
+    if (ort != null) {
+      try (ai.onnxruntime.OrtSession.Result r = ort.run(java.util.Map.of(ort.getInputNames().iterator().next(), ortInput))) {
+        java.nio.FloatBuffer out = ((ai.onnxruntime.OnnxTensor) r.get(0)).getFloatBuffer();
+        float[] y = new float[out.remaining()];
+        out.get(y);
+        return y;
+      }
+    }
     return interpreter != null ? interpreter.run(input, batch) : compiled.predict(input, batch);
   }
 
@@ -103,6 +133,12 @@ public class InferenceBench {
   public void close() {
     if (compiled != null) compiled.close();
     if (jit != null) jit.close();
+    try {
+      if (ortInput != null) ortInput.close();
+      if (ort != null) ort.close();
+    } catch (ai.onnxruntime.OrtException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** The repository root: the nearest directory up from here with examples/ and the parent pom. */

@@ -16,26 +16,32 @@ import resnetc.ir.Summary;
 
 /**
  * Turns JMH's JSON result into the markdown table of docs/benchmarks.md: median time per batch, ms per image,
- * images/s, GFLOP/s (2 x MACs of convs and dense layers) and the speed-up over the reference interpreter.
+ * images/s, GFLOP/s (2 x MACs of convs and dense layers), and each row's time as a multiple of ONNX Runtime's
+ * in the same configuration (below 1: faster than ORT), sorted by model, batch, threads, backend.
  */
 public final class Table {
   record Row(String model, String backend, int batch, int threads, double medianMs) {}
 
   public static void main(String[] args) throws IOException {
-    List<Row> rows = read(Path.of(args[0]));
+    List<Row> rows = new ArrayList<>();
+    for (String file : args) rows.addAll(read(Path.of(file)));
     Map<String, Long> macs = new HashMap<>();
     StringBuilder sb = new StringBuilder();
-    sb.append("| model | backend | batch | threads | median ms/batch | ms/image | images/s | GFLOP/s | vs reference |\n");
-    sb.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    Map<String, Double> reference = new HashMap<>();
-    for (Row r : rows) if (r.backend().equals("reference")) reference.put(key(r), r.medianMs());
+    sb.append("| model | batch | threads | backend | median ms/batch | ms/image | images/s | GFLOP/s | time vs ORT |\n");
+    sb.append("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    Map<String, Double> ort = new HashMap<>();
+    for (Row r : rows) if (r.backend().equals("ort")) ort.put(key(r), r.medianMs());
+    List<String> order = List.of("reference", "java", "java-scalar", "native", "native-v3", "native-jit", "ort");
+    rows = new ArrayList<>(rows);
+    rows.sort(java.util.Comparator.comparing(Row::model).thenComparingInt(Row::batch).thenComparingInt(Row::threads)
+        .thenComparingInt(r -> order.indexOf(r.backend())));
     for (Row r : rows) {
       long m = macs.computeIfAbsent(r.model(), Table::macs);
       double perImage = r.medianMs() / r.batch();
       double gflops = 2.0 * m * r.batch() / (r.medianMs() * 1e6);
-      Double ref = reference.get(key(r));
-      sb.append(String.format(Locale.ROOT, "| %s | %s | %d | %d | %.2f | %.3f | %.1f | %.1f | %s |%n", r.model(), r.backend(), r.batch(),
-          r.threads(), r.medianMs(), perImage, 1000 / perImage, gflops, ref == null ? "-" : String.format(Locale.ROOT, "%.1fx", ref / r.medianMs())));
+      Double peer = ort.get(key(r));
+      sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %s | %.2f | %.3f | %.1f | %.1f | %s |%n", r.model(), r.batch(), r.threads(),
+          r.backend(), r.medianMs(), perImage, 1000 / perImage, gflops, peer == null ? "-" : String.format(Locale.ROOT, "%.2fx", r.medianMs() / peer)));
     }
     System.out.print(sb);
   }
