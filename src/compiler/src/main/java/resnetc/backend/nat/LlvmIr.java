@@ -87,6 +87,23 @@ final class LlvmIr implements AutoCloseable {
     return LLVMConstVector(pp, lanes);
   }
 
+  /** A shuffle mask from, from + s, from + 2s, ... of {@code lanes} i32 lanes. */
+  LLVMValueRef stride(int lanes, int s, int from) {
+    PointerPointer<LLVMValueRef> pp = new PointerPointer<>(lanes);
+    for (int l = 0; l < lanes; l++) pp.put(l, i32((long) l * s + from));
+    return LLVMConstVector(pp, lanes);
+  }
+
+  /** The shuffle mask that interleaves two vectors of {@code lanes}: 0, lanes, 1, lanes + 1, ... */
+  LLVMValueRef interleave(int lanes) {
+    PointerPointer<LLVMValueRef> pp = new PointerPointer<>(2 * lanes);
+    for (int l = 0; l < lanes; l++) {
+      pp.put(2 * l, i32(l));
+      pp.put(2 * l + 1, i32(l + lanes));
+    }
+    return LLVMConstVector(pp, 2 * lanes);
+  }
+
   /** A shuffle mask 0, s, 2s, ... of {@code lanes} i32 lanes: every s-th lane of a wider vector. */
   LLVMValueRef stride(int lanes, int s) {
     PointerPointer<LLVMValueRef> pp = new PointerPointer<>(lanes);

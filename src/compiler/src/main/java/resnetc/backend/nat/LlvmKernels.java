@@ -16,6 +16,8 @@ import resnetc.backend.nat.NativeCodegen.Pool;
 import resnetc.backend.nat.NativeCodegen.Softmax;
 import resnetc.backend.nat.NativeCodegen.Stage;
 import resnetc.backend.nat.NativeCodegen.SubsamplePad;
+import resnetc.backend.nat.NativeCodegen.WinoIn;
+import resnetc.backend.nat.NativeCodegen.WinoOut;
 import resnetc.ir.Op;
 
 /**
@@ -60,6 +62,8 @@ final class LlvmKernels {
       case Elementwise e -> step(e, t -> elementwise(e, t));
       case Softmax sm -> step(sm, t -> softmax(sm, t));
       case SubsamplePad sp -> step(sp, t -> subsamplePad(sp, t));
+      case WinoIn wi -> step(wi, t -> winoIn(wi, t));
+      case WinoOut wo -> step(wo, t -> winoOut(wo, t));
     }
   }
 
@@ -149,7 +153,8 @@ final class LlvmKernels {
     LLVMValueRef[] bias = new LLVMValueRef[c.tileR()];
     for (int i = 0; i < c.tileR(); i++) bias[i] = ir.splat(loadF(w, ir.add(ir.add(oc0, i), ir.i64(c.bias()))), c.lanes());
     long plane = (long) c.oh() * c.ow();
-    LLVMValueRef y = ir.add(image(c.y(), c.o() * plane, t), ir.mul(oc0, plane));
+    LLVMValueRef y = c.yScratch() >= 0 ? ir.add(ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.yScratch())), ir.mul(oc0, plane))
+        : ir.add(image(c.y(), c.o() * plane, t), ir.mul(oc0, plane));
     LLVMValueRef res = switch (c.residual()) {
       case ADD -> ir.add(image(c.r(), c.o() * plane, t), ir.mul(oc0, plane));
       case SUBSAMPLE -> image(c.r(), (long) c.rc() * c.rh() * c.rw(), t);
@@ -273,7 +278,7 @@ final class LlvmKernels {
       value = ir.fadd(value, mask == null ? ir.load(vt, ra) : ir.maskedLoad(vt, ra, mask));
     }
     if (c.relu()) value = ir.relu(value);
-    LLVMValueRef ya = ir.gep(ir.f32, a, ir.add(ct.y(), idx));
+    LLVMValueRef ya = ir.gep(ir.f32, c.yScratch() >= 0 ? s : a, ir.add(ct.y(), idx));
     if (mask == null) ir.store(value, ya);
     else ir.maskedStore(value, ya, mask);
   }
@@ -309,6 +314,104 @@ final class LlvmKernels {
     }
     if (c.relu()) value = ir.relu(value);
     ir.store(value, a, ir.add(ct.y(), idx));
+  }
+
+  // ---- Winograd F(2x2, 3x3) transforms, vectorized over L consecutive tiles of a tile row ----
+
+  /**
+   * V = B^T d B for L tiles at once, B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]: tile
+   * (ty, tx) reads input rows 2ty - 1 .. 2ty + 2 and columns 2tx - 1 .. 2tx + 2, zero outside the image. Two loads
+   * of 2L columns per row, split into even and odd lanes, give its four columns.
+   */
+  private void winoIn(WinoIn k, Task t) {
+    int lanes = k.lanes();
+    LLVMTypeRef wide = ir.vec(ir.f32, 2 * lanes);
+    LLVMValueRef x = ir.add(image(k.x(), (long) k.c() * k.h() * k.w(), t), ir.mul(t.j(), (long) k.h() * k.w()));
+    LLVMValueRef v0 = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), k.tp()));
+    LLVMValueRef even = ir.stride(lanes, 2, 0), odd = ir.stride(lanes, 2, 1);
+    LLVMValueRef iota = ir.iota(2 * lanes);
+    ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
+      LLVMValueRef[][] d = new LLVMValueRef[4][4];
+      for (int i = 0; i < 4; i++) {
+        LLVMValueRef iy = ir.add(ir.mul(ty, 2), i - 1);
+        LLVMValueRef rowOk = ir.and(ir.sge(iy, ir.i64(0)), ir.slt(iy, ir.i64(k.h())));
+        LLVMValueRef row = ir.add(x, ir.mul(ir.select(rowOk, iy, ir.i64(0)), k.w()));
+        for (int half = 0; half < 2; half++) {
+          LLVMValueRef col0 = ir.add(ir.mul(tx, 2), 2 * half - 1);
+          LLVMValueRef cols = ir.vadd(iota, ir.splat(LLVMBuildTrunc(ir.b, col0, ir.i32, ""), 2 * lanes));
+          LLVMValueRef mask = ir.and(ir.and(ir.icmp(LLVMIntSGE, cols, ir.splat(ir.i32(0), 2 * lanes)),
+              ir.icmp(LLVMIntSLT, cols, ir.splat(ir.i32(k.w()), 2 * lanes))), ir.splat(rowOk, 2 * lanes));
+          LLVMValueRef v = ir.select(mask, ir.maskedLoad(wide, ir.gepAnywhere(ir.f32, a, ir.add(row, col0)), mask), LLVMConstNull(wide));
+          d[i][2 * half] = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), even, "");
+          d[i][2 * half + 1] = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), odd, "");
+        }
+      }
+      LLVMValueRef[][] bt = new LLVMValueRef[4][4];
+      for (int j = 0; j < 4; j++) {
+        bt[0][j] = ir.fsub(d[0][j], d[2][j]);
+        bt[1][j] = ir.fadd(d[1][j], d[2][j]);
+        bt[2][j] = ir.fsub(d[2][j], d[1][j]);
+        bt[3][j] = ir.fsub(d[1][j], d[3][j]);
+      }
+      LLVMValueRef at = ir.add(v0, ir.add(ir.mul(ty, k.tw()), tx));
+      LLVMValueRef mask = k.tw() % lanes == 0 ? null
+          : ir.icmp(LLVMIntSLT, ir.vadd(ir.iota(lanes), ir.splat(LLVMBuildTrunc(ir.b, tx, ir.i32, ""), lanes)), ir.splat(ir.i32(k.tw()), lanes));
+      for (int i = 0; i < 4; i++) {
+        LLVMValueRef[] v = {ir.fsub(bt[i][0], bt[i][2]), ir.fadd(bt[i][1], bt[i][2]), ir.fsub(bt[i][2], bt[i][1]), ir.fsub(bt[i][1], bt[i][3])};
+        for (int j = 0; j < 4; j++) {
+          LLVMValueRef addr = ir.gep(ir.f32, s, ir.add(at, (long) (i * 4 + j) * k.c() * k.tp()));
+          if (mask == null) ir.store(v[j], addr);
+          else ir.maskedStore(v[j], addr, mask);
+        }
+      }
+    }));
+  }
+
+  /**
+   * Y = A^T M A for L tiles at once, A^T = [[1, 1, 1, 0], [0, 1, -1, -1]], then the bias, the residual and ReLU;
+   * the two columns of each output row are interleaved into one vector of 2L outputs, stored under the mask of
+   * columns that exist.
+   */
+  private void winoOut(WinoOut k, Task t) {
+    int lanes = k.lanes();
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 2 * lanes);
+    long plane = (long) k.oh() * k.ow();
+    LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.m())), ir.mul(t.j(), k.tp()));
+    LLVMValueRef y = ir.add(image(k.y(), k.o() * plane, t), ir.mul(t.j(), plane));
+    LLVMValueRef r = k.r() >= 0 ? ir.add(image(k.r(), k.o() * plane, t), ir.mul(t.j(), plane)) : null;
+    LLVMValueRef bias = ir.splat(loadF(w, ir.add(t.j(), ir.i64(k.bias()))), 2 * lanes);
+    LLVMValueRef zip = ir.interleave(lanes), iota = ir.iota(2 * lanes);
+    ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
+      LLVMValueRef at = ir.add(m0, ir.add(ir.mul(ty, k.tw()), tx));
+      LLVMValueRef[][] m = new LLVMValueRef[4][4];
+      for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = ir.load(vt, s, ir.add(at, (long) xi * k.o() * k.tp()));
+      LLVMValueRef[][] u = new LLVMValueRef[2][4];
+      for (int j = 0; j < 4; j++) {
+        u[0][j] = ir.fadd(ir.fadd(m[0][j], m[1][j]), m[2][j]);
+        u[1][j] = ir.fsub(ir.fsub(m[1][j], m[2][j]), m[3][j]);
+      }
+      LLVMValueRef cols = ir.vadd(iota, ir.splat(LLVMBuildTrunc(ir.b, ir.mul(tx, 2), ir.i32, ""), 2 * lanes));
+      LLVMValueRef mask = ir.icmp(LLVMIntSLT, cols, ir.splat(ir.i32(k.ow()), 2 * lanes));
+      for (int i = 0; i < 2; i++) {
+        LLVMValueRef c0 = ir.fadd(ir.fadd(u[i][0], u[i][1]), u[i][2]), c1 = ir.fsub(ir.fsub(u[i][1], u[i][2]), u[i][3]);
+        LLVMValueRef row = ir.fadd(LLVMBuildShuffleVector(ir.b, c0, c1, zip, ""), bias);
+        LLVMValueRef oy = ir.add(ir.mul(ty, 2), i);
+        Runnable store = () -> {
+          LLVMValueRef idx = ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 2));
+          LLVMValueRef v = row;
+          if (r != null) v = ir.fadd(v, ir.maskedLoad(wide, ir.gep(ir.f32, a, ir.add(r, idx)), mask));
+          if (k.relu()) v = ir.relu(v);
+          // two stores of L lanes: LLVM 20 miscompiles some masked stores of 2L lanes on AVX2
+          for (int half = 0; half < 2; half++) {
+            LLVMValueRef part = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), ir.stride(lanes, 1, half * lanes), "");
+            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), ir.stride(lanes, 1, half * lanes), "");
+            ir.maskedStore(part, ir.gep(ir.f32, a, ir.add(ir.add(y, idx), (long) half * lanes)), pm);
+          }
+        };
+        if (i == 1 && k.oh() % 2 != 0) ir.ifThen(ir.slt(oy, ir.i64(k.oh())), store);
+        else store.run();
+      }
+    }));
   }
 
   // ---- the other layers: plain loops with literal shapes ----

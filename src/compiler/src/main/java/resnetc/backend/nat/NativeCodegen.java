@@ -107,11 +107,12 @@ public final class NativeCodegen {
    * @param bias bias in the blob
    * @param r residual value offset (-1 without)
    * @param bands position bands per output-channel tile
+   * @param yScratch where the output goes in scratch, per image (after the staged input), or -1 for the arena
    */
   record Conv(String symbol, String layer, long flops, int c, int o, int oh, int ow, int k, int groups, boolean relu,
               Op.FusedConv.Residual residual, long r, int resStride, int resOffset, int rc, int rh, int rw,
               boolean staged, long src, long srcPerImage, int icStride, int wq, int[] taps, long y,
-              long weights, long bias, int tileR, int tileV, int lanes, int bands, boolean imageMinor) implements Kernel {
+              long weights, long bias, int tileR, int tileV, int lanes, int bands, boolean imageMinor, long yScratch) implements Kernel {
     public long flopsPerImage() { return flops; }
     public int tasksPerImage() { return tiles() * bands; }
     int cg() { return c / groups; }
@@ -167,6 +168,30 @@ public final class NativeCodegen {
       implements Kernel {
     public int tasksPerImage() { return oc; }
     public long flopsPerImage() { return 0; }
+  }
+
+  /** The Winograd input transform: one input channel per task, into [16][C][tp] at scratch offset 0 per image. */
+  record WinoIn(String symbol, String layer, long x, int c, int h, int w, int th, int tw, int tp, long perImage, int lanes) implements Kernel {
+    public int tasksPerImage() { return c; }
+    public long flopsPerImage() { return 0; }
+  }
+
+  /** The Winograd output transform: one output channel per task, from [16][O][tp] at scratch offset m per image. */
+  record WinoOut(String symbol, String layer, long flops, long y, int o, int oh, int ow, int th, int tw, int tp, long perImage, long m,
+                 long bias, boolean relu, long r, int lanes) implements Kernel {
+    public int tasksPerImage() { return o; }
+    public long flopsPerImage() { return flops; }
+  }
+
+  /**
+   * Convs that run by Winograd (on AVX-512 CPUs): 3x3, stride 1, pad 1, not grouped, no option-A residual, with
+   * enough input channels that the products outweigh the transforms. {@code -Dresnetc.winograd=false} turns it off.
+   * (With 8-lane AVX2 code some shapes with an odd output width came out wrong in the last tile column, so AVX2
+   * targets keep the direct conv until that is understood.)
+   */
+  static boolean winogradEligible(Op.FusedConv f, int inputChannels) {
+    return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
+        && inputChannels >= 16 && !"false".equals(System.getProperty("resnetc.winograd"));
   }
 
   // ---- planning ----
@@ -250,6 +275,10 @@ public final class NativeCodegen {
     }
 
     private void conv(Node n, Op.FusedConv f) {
+      if (cpu.avx512() && winogradEligible(f, type(n.input(0)).dim(1))) {
+        winograd(n, f);
+        return;
+      }
       TensorType x = type(n.input(0)), y = n.type();
       TensorType res = n.inputs().size() > 3 ? type(n.input(3)) : null;
       int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
@@ -290,7 +319,63 @@ public final class NativeCodegen {
       kernels.add(new Conv(symbol(n, "conv"), n.name(), 2 * Summary.macs(g, n), c, o, oh, ow, k, groups, f.relu(), f.residual(),
           res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
           res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, bOff,
-          t.r(), t.v(), t.lanes(), bands, (long) o * cg * k * k > (long) c * h * w));
+          t.r(), t.v(), t.lanes(), bands, (long) o * cg * k * k > (long) c * h * w, -1));
+    }
+
+    /**
+     * A 3x3 stride-1 conv by Winograd's F(2x2, 3x3): 16 multiplications per 2x2 outputs and input channel instead
+     * of 36. Three steps: the input transform V = B^T d B of every 4x4 input tile (tiles at stride 2, zero padded)
+     * into scratch as 16 planes [16][C][tp]; the 16 independent products M[xi] = U[xi] V[xi], which are exactly a
+     * 1x1 conv with 16 groups from 16C to 16O channels over tp positions, so they run on the conv micro-kernel;
+     * and the output transform Y = A^T M A with the bias, the residual and ReLU. U = G g G^T is computed here in
+     * double. The summation order differs from the direct conv's, so results differ in the last bits (measured
+     * against the interpreter by the native backend's tests).
+     */
+    private void winograd(Node n, Op.FusedConv f) {
+      TensorType x = type(n.input(0)), y = n.type();
+      int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
+      int lanes = 16;
+      int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, lanes) * lanes;
+      long vSize = 16L * c * tp, mSize = 16L * o * tp, perImage = vSize + mSize + 2L * lanes;
+      scratch = Math.max(scratch, perImage);
+      kernels.add(new WinoIn(symbol(n, "wino_in"), n.name(), off(n.input(0)), c, h, w, th, tw, tp, perImage, lanes));
+      Tile t = tile(o, tp, cpu);
+      long wOff = blob.add(n.input(1) + "#wino#r" + t.r(), 16 * o * c,
+          () -> pack(winogradWeights(data(n.input(1)).data(), o, c), 16 * o, c, t.r()));
+      long zero = blob.add("#zeros" + 16 * o, 16 * o, () -> new float[16 * o]);
+      int tiles = 16 * o / t.r(), positionTiles = Math.ceilDiv(tp, t.v() * t.lanes());
+      int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles));
+      kernels.add(new Conv(symbol(n, "wino_gemm"), n.name(), 0, 16 * c, 16 * o, 1, tp, 1, 16, false, Op.FusedConv.Residual.NONE,
+          -1, 1, 0, 0, 0, 0, true, 0, perImage, tp, tp, new int[] {0}, -1, wOff, zero, t.r(), t.v(), t.lanes(), bands,
+          (long) o * c > (long) c * tp, vSize));
+      long bOff = blob.add(n.input(2), o, () -> data(n.input(2)).data());
+      kernels.add(new WinoOut(symbol(n, "wino_out"), n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage,
+          vSize, bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
+    }
+
+    /** U[xi][o][c] = (G g[o][c] G^T)[xi / 4][xi % 4], G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. */
+    private static float[] winogradWeights(float[] g, int o, int c) {
+      double[][] gm = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+      float[] u = new float[16 * o * c];
+      for (int oc = 0; oc < o; oc++) {
+        for (int ic = 0; ic < c; ic++) {
+          int base = (oc * c + ic) * 9;
+          double[][] gg = new double[4][3];
+          for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 3; j++) {
+              for (int k = 0; k < 3; k++) gg[i][j] += gm[i][k] * g[base + k * 3 + j];
+            }
+          }
+          for (int i = 0; i < 4; i++) {
+            for (int j = 0; j < 4; j++) {
+              double v = 0;
+              for (int k = 0; k < 3; k++) v += gg[i][k] * gm[j][k];
+              u[((i * 4 + j) * o + oc) * c + ic] = (float) v;
+            }
+          }
+        }
+      }
+      return u;
     }
 
     private void dense(Node n) {

@@ -220,6 +220,48 @@ class NativeCodegenTest {
     assertTrue(err == 0, "relative error " + err);
   }
 
+  /**
+   * Convs that run by Winograd F(2x2, 3x3) (AVX-512 targets): odd and even planes (partial tiles, partial tile
+   * rows), aligned residual, ReLU. Not bit-exact any more (another summation order): within 1e-5 of the
+   * interpreter, relative to the largest output.
+   */
+  @ParameterizedTest
+  @CsvSource({
+      "16, 32, 32, 16, add, true, x86-64-v4", "16, 7, 7, 24, none, false, x86-64-v4", "32, 13, 9, 16, add, true, x86-64-v4",
+      "64, 14, 14, 64, add, true, x86-64-v4", "24, 1, 1, 8, none, true, x86-64-v4",
+      "16, 4, 9, 16, none, false, x86-64-v4", "16, 3, 9, 16, add, true, x86-64-v4", "16, 56, 56, 16, add, true, x86-64-v4",
+  })
+  void winogradConvs(int c, int h, int w, int o, String residual, boolean relu, String cpu) {
+    org.junit.jupiter.api.Assumptions.assumeTrue(!cpu.equals("x86-64-v4") || LlvmTarget.resolve("native").avx512(), "no AVX-512 here");
+    Random r = new Random(c * 31 + h * 7 + o);
+    Graph.Builder b = Graph.builder("wino");
+    b.input("x", TensorType.batched(c, h, w));
+    int fanIn = c * 9;
+    b.constant("w", TensorType.of(o, c, 3, 3), SampleGraphs.random(r, o * fanIn, (float) Math.sqrt(3.0 / fanIn)), "");
+    b.constant("b", TensorType.of(o), SampleGraphs.random(r, o, 0.5f), "");
+    var res = Op.FusedConv.Residual.valueOf(residual.toUpperCase(Locale.ROOT));
+    List<String> ins = new ArrayList<>(List.of("x", "w", "b"));
+    if (res == Op.FusedConv.Residual.ADD) {
+      b.constant("w2", TensorType.of(o, c, 1, 1), SampleGraphs.random(r, o * c, 0.3f), "");
+      b.add("r", new Op.FusedConv(1, 1, 0, 1, false, Op.FusedConv.Residual.NONE, 1, 0), List.of("x", "w2", "b"), "");
+      ins.add("r");
+    }
+    b.add("y", new Op.FusedConv(3, 1, 1, 1, relu, res, 1, 0), ins, "");
+    Graph g = b.build("y");
+    NativeCodegen.Plan plan = NativeCodegen.plan(g, cpu);
+    assertTrue(plan.kernels().stream().anyMatch(k -> k instanceof NativeCodegen.WinoIn), "planned by Winograd");
+    assertTrue(NativeCodegen.plan(g, "x86-64-v3").kernels().stream().noneMatch(k -> k instanceof NativeCodegen.WinoIn), "not for AVX2");
+    float[] x = input(g, 3);
+    float[] ref = new Interpreter(g).run(x, 3);
+    try (NativeJit jit = NativeJit.load(g, cpu); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
+      float[] y = d.run(x, 3);
+      assertArrayEquals(y, d.run(x, 3, 2), "two threads give the same bits");
+      double err = relError(y, ref);
+      System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
+      assertTrue(err < 1e-5, "relative error " + err);
+    }
+  }
+
   @Test
   void cpusWithoutFmaAreRefused() {
     Graph g = optimized("cifar/resnet20.resnet");
