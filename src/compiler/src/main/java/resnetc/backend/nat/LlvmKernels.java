@@ -147,7 +147,7 @@ final class LlvmKernels {
     LLVMValueRef tile = ir.sdiv(t.j(), c.bands()), band = ir.srem(t.j(), c.bands());
     LLVMValueRef oc0 = ir.mul(tile, c.tileR());
     LLVMValueRef group = ir.sdiv(oc0, c.og());
-    LLVMValueRef srcImage = c.staged() ? ir.mul(t.b(), c.srcPerImage()) : image(c.src(), c.srcPerImage(), t);
+    LLVMValueRef srcImage = c.staged() ? ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.src())) : image(c.src(), c.srcPerImage(), t);
     LLVMValueRef src = ir.add(srcImage, ir.mul(group, (long) c.cg() * c.icStride()));
     LLVMValueRef wts = ir.add(ir.mul(tile, (long) c.cg() * c.kk() * c.tileR()), ir.i64(c.weights()));
     LLVMValueRef[] bias = new LLVMValueRef[c.tileR()];
@@ -320,28 +320,22 @@ final class LlvmKernels {
 
   /**
    * V = B^T d B for L tiles at once, B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]: tile
-   * (ty, tx) reads input rows 2ty - 1 .. 2ty + 2 and columns 2tx - 1 .. 2tx + 2, zero outside the image. Two loads
-   * of 2L columns per row, split into even and odd lanes, give its four columns.
+   * (ty, tx) reads staged rows 2ty .. 2ty + 3 and columns 2tx .. 2tx + 3. Two loads of 2L columns per row, split
+   * into even and odd lanes, give its four columns. (The staging makes every load plain: masked loads of 2L lanes
+   * gave wrong lanes with AVX2 code.)
    */
   private void winoIn(WinoIn k, Task t) {
     int lanes = k.lanes();
     LLVMTypeRef wide = ir.vec(ir.f32, 2 * lanes);
-    LLVMValueRef x = ir.add(image(k.x(), (long) k.c() * k.h() * k.w(), t), ir.mul(t.j(), (long) k.h() * k.w()));
-    LLVMValueRef v0 = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), k.tp()));
+    LLVMValueRef x = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), (long) k.hq() * k.wq()));
+    LLVMValueRef v0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.v())), ir.mul(t.j(), k.tp()));
     LLVMValueRef even = ir.stride(lanes, 2, 0), odd = ir.stride(lanes, 2, 1);
-    LLVMValueRef iota = ir.iota(2 * lanes);
     ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
       LLVMValueRef[][] d = new LLVMValueRef[4][4];
       for (int i = 0; i < 4; i++) {
-        LLVMValueRef iy = ir.add(ir.mul(ty, 2), i - 1);
-        LLVMValueRef rowOk = ir.and(ir.sge(iy, ir.i64(0)), ir.slt(iy, ir.i64(k.h())));
-        LLVMValueRef row = ir.add(x, ir.mul(ir.select(rowOk, iy, ir.i64(0)), k.w()));
+        LLVMValueRef row = ir.add(x, ir.add(ir.mul(ir.add(ir.mul(ty, 2), i), k.wq()), ir.mul(tx, 2)));
         for (int half = 0; half < 2; half++) {
-          LLVMValueRef col0 = ir.add(ir.mul(tx, 2), 2 * half - 1);
-          LLVMValueRef cols = ir.vadd(iota, ir.splat(LLVMBuildTrunc(ir.b, col0, ir.i32, ""), 2 * lanes));
-          LLVMValueRef mask = ir.and(ir.and(ir.icmp(LLVMIntSGE, cols, ir.splat(ir.i32(0), 2 * lanes)),
-              ir.icmp(LLVMIntSLT, cols, ir.splat(ir.i32(k.w()), 2 * lanes))), ir.splat(rowOk, 2 * lanes));
-          LLVMValueRef v = ir.select(mask, ir.maskedLoad(wide, ir.gepAnywhere(ir.f32, a, ir.add(row, col0)), mask), LLVMConstNull(wide));
+          LLVMValueRef v = ir.load(wide, s, ir.add(row, 2L * half));
           d[i][2 * half] = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), even, "");
           d[i][2 * half + 1] = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), odd, "");
         }
@@ -397,15 +391,16 @@ final class LlvmKernels {
         LLVMValueRef row = ir.fadd(LLVMBuildShuffleVector(ir.b, c0, c1, zip, ""), bias);
         LLVMValueRef oy = ir.add(ir.mul(ty, 2), i);
         Runnable store = () -> {
-          LLVMValueRef idx = ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 2));
-          LLVMValueRef v = row;
-          if (r != null) v = ir.fadd(v, ir.maskedLoad(wide, ir.gep(ir.f32, a, ir.add(r, idx)), mask));
-          if (k.relu()) v = ir.relu(v);
-          // two stores of L lanes: LLVM 20 miscompiles some masked stores of 2L lanes on AVX2
+          // by halves of L lanes: one native masked load and store each (masked loads of 2L lanes gave wrong lanes
+          // with AVX2 code)
           for (int half = 0; half < 2; half++) {
-            LLVMValueRef part = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), ir.stride(lanes, 1, half * lanes), "");
-            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), ir.stride(lanes, 1, half * lanes), "");
-            ir.maskedStore(part, ir.gep(ir.f32, a, ir.add(ir.add(y, idx), (long) half * lanes)), pm);
+            LLVMValueRef sel = ir.stride(lanes, 1, half * lanes);
+            LLVMValueRef v = LLVMBuildShuffleVector(ir.b, row, LLVMGetPoison(wide), sel, "");
+            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), sel, "");
+            LLVMValueRef idx = ir.add(ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 2)), (long) half * lanes);
+            if (r != null) v = ir.fadd(v, ir.maskedLoad(vt, ir.gep(ir.f32, a, ir.add(r, idx)), pm));
+            if (k.relu()) v = ir.relu(v);
+            ir.maskedStore(v, ir.gep(ir.f32, a, ir.add(y, idx)), pm);
           }
         };
         if (i == 1 && k.oh() % 2 != 0) ir.ifThen(ir.slt(oy, ir.i64(k.oh())), store);

@@ -98,7 +98,7 @@ public final class NativeCodegen {
    * are computed and dropped. A task is R output channels x a band of position tiles; a tile keeps R x V vectors
    * of L positions in registers across all input channels and taps.
    *
-   * @param src the input's arena offset when unstaged (staged inputs start at scratch offset 0)
+   * @param src the input's arena offset when unstaged, its offset in the image's scratch when staged
    * @param srcPerImage input floats per image
    * @param icStride floats between input channels
    * @param taps offset of each tap (ky, kx) from flat position q, row by row
@@ -170,8 +170,11 @@ public final class NativeCodegen {
     public long flopsPerImage() { return 0; }
   }
 
-  /** The Winograd input transform: one input channel per task, into [16][C][tp] at scratch offset 0 per image. */
-  record WinoIn(String symbol, String layer, long x, int c, int h, int w, int th, int tw, int tp, long perImage, int lanes) implements Kernel {
+  /**
+   * The Winograd input transform: one input channel per task, from its staged zero-padded hq x wq plane (scratch
+   * offset 0 per image) into [16][C][tp] at scratch offset v per image.
+   */
+  record WinoIn(String symbol, String layer, int c, int hq, int wq, int th, int tw, int tp, long perImage, long v, int lanes) implements Kernel {
     public int tasksPerImage() { return c; }
     public long flopsPerImage() { return 0; }
   }
@@ -184,10 +187,8 @@ public final class NativeCodegen {
   }
 
   /**
-   * Convs that run by Winograd (on AVX-512 CPUs): 3x3, stride 1, pad 1, not grouped, no option-A residual, with
-   * enough input channels that the products outweigh the transforms. {@code -Dresnetc.winograd=false} turns it off.
-   * (With 8-lane AVX2 code some shapes with an odd output width came out wrong in the last tile column, so AVX2
-   * targets keep the direct conv until that is understood.)
+   * Convs that run by Winograd: 3x3, stride 1, pad 1, not grouped, no option-A residual, with enough input
+   * channels that the products outweigh the transforms. {@code -Dresnetc.winograd=false} turns it off.
    */
   static boolean winogradEligible(Op.FusedConv f, int inputChannels) {
     return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
@@ -275,7 +276,7 @@ public final class NativeCodegen {
     }
 
     private void conv(Node n, Op.FusedConv f) {
-      if (cpu.avx512() && winogradEligible(f, type(n.input(0)).dim(1))) {
+      if (winogradEligible(f, type(n.input(0)).dim(1))) {
         winograd(n, f);
         return;
       }
@@ -324,8 +325,8 @@ public final class NativeCodegen {
 
     /**
      * A 3x3 stride-1 conv by Winograd's F(2x2, 3x3): 16 multiplications per 2x2 outputs and input channel instead
-     * of 36. Three steps: the input transform V = B^T d B of every 4x4 input tile (tiles at stride 2, zero padded)
-     * into scratch as 16 planes [16][C][tp]; the 16 independent products M[xi] = U[xi] V[xi], which are exactly a
+     * of 36. Four steps: the input staged zero padded (as for a direct conv); the input transform V = B^T d B of
+     * every 4x4 tile (at stride 2) into scratch as 16 planes [16][C][tp]; the 16 independent products M[xi] = U[xi] V[xi], which are exactly a
      * 1x1 conv with 16 groups from 16C to 16O channels over tp positions, so they run on the conv micro-kernel;
      * and the output transform Y = A^T M A with the bias, the residual and ReLU. U = G g G^T is computed here in
      * double. The summation order differs from the direct conv's, so results differ in the last bits (measured
@@ -334,11 +335,16 @@ public final class NativeCodegen {
     private void winograd(Node n, Op.FusedConv f) {
       TensorType x = type(n.input(0)), y = n.type();
       int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
-      int lanes = 16;
+      int lanes = cpu.avx512() ? 16 : 8;
       int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, lanes) * lanes;
-      long vSize = 16L * c * tp, mSize = 16L * o * tp, perImage = vSize + mSize + 2L * lanes;
+      // Staged zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2
+      // floats past a row, so the last plane is followed by slack (then V, which it may read and drop).
+      int hq = Math.max(h + 2, 2 * th + 2), wq = w + 2;
+      long staged = (long) c * hq * wq + 2L * lanes + 4, vSize = 16L * c * tp, mSize = 16L * o * tp;
+      long perImage = staged + vSize + mSize + 2L * lanes;
       scratch = Math.max(scratch, perImage);
-      kernels.add(new WinoIn(symbol(n, "wino_in"), n.name(), off(n.input(0)), c, h, w, th, tw, tp, perImage, lanes));
+      kernels.add(new Stage(symbol(n, "stage"), n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, perImage));
+      kernels.add(new WinoIn(symbol(n, "wino_in"), n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
       Tile t = tile(o, tp, cpu);
       long wOff = blob.add(n.input(1) + "#wino#r" + t.r(), 16 * o * c,
           () -> pack(winogradWeights(data(n.input(1)).data(), o, c), 16 * o, c, t.r()));
@@ -346,11 +352,11 @@ public final class NativeCodegen {
       int tiles = 16 * o / t.r(), positionTiles = Math.ceilDiv(tp, t.v() * t.lanes());
       int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles));
       kernels.add(new Conv(symbol(n, "wino_gemm"), n.name(), 0, 16 * c, 16 * o, 1, tp, 1, 16, false, Op.FusedConv.Residual.NONE,
-          -1, 1, 0, 0, 0, 0, true, 0, perImage, tp, tp, new int[] {0}, -1, wOff, zero, t.r(), t.v(), t.lanes(), bands,
-          (long) o * c > (long) c * tp, vSize));
+          -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, zero, t.r(), t.v(), t.lanes(), bands,
+          (long) o * c > (long) c * tp, staged + vSize));
       long bOff = blob.add(n.input(2), o, () -> data(n.input(2)).data());
       kernels.add(new WinoOut(symbol(n, "wino_out"), n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage,
-          vSize, bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
+          staged + vSize, bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
     }
 
     /** U[xi][o][c] = (G g[o][c] G^T)[xi / 4][xi % 4], G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. */
