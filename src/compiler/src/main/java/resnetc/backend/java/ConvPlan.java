@@ -22,7 +22,7 @@ import resnetc.ir.TensorType;
  */
 record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p, int groups, boolean relu,
                 Op.FusedConv.Residual residual, int resStride, int resOffset, int rc, int rh, int rw,
-                boolean staged, int phases, int hq, int wq, int icStride, int[] taps, int srcPerImage, int packR) {
+                boolean staged, int phases, int hq, int wq, int icStride, int[] taps, int srcPerImage, int packR, Winograd winograd) {
   /** Tasks per image a layer should offer at least, so two or more threads share even batch-1 layers. */
   static final int MIN_TASKS = 32;
   static final int WIDE = 16, NARROW = 8;
@@ -32,6 +32,23 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
     int width() {
       return v * lanes;
     }
+  }
+
+  /**
+   * Winograd F(2x2, 3x3) for this conv, as the native backend does it (with the Vector API only): the staged planes
+   * (hq at least 2 th + 2 rows) are transformed into V [16][C][tp] at scratch offset v, the 16 products
+   * M[xi] = U[xi] V[xi] run on the conv micro-kernel into [16][O][tp] at offset m, and the output transform adds
+   * bias, residual and ReLU. tp (tiles per plane, th x tw, rounded up to 16) keeps every product vector whole.
+   */
+  record Winograd(int th, int tw, int tp, int v, int m) {}
+
+  /**
+   * 3x3, stride 1, pad 1, not grouped, no option-A residual, at least 16 input channels; {@code
+   * -Dresnetc.winograd=false} at compile time turns it off.
+   */
+  static boolean winogradEligible(Op.FusedConv f, int inputChannels) {
+    return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
+        && inputChannels >= 16 && !"false".equals(System.getProperty("resnetc.winograd"));
   }
 
   static ConvPlan of(Op.FusedConv f, TensorType x, TensorType y, TensorType res) {
@@ -54,11 +71,25 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
       int maxTap = java.util.Arrays.stream(taps).max().orElse(0);
       srcPerImage = Math.max(c * icStride, (c - 1) * icStride + maxTap + Math.ceilDiv(oh * wq, WIDE) * WIDE);
     }
+    Winograd wino = null;
+    if (winogradEligible(f, c)) {
+      int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, WIDE) * WIDE;
+      hq = Math.max(hq, 2 * th + 2);
+      icStride = hq * wq;
+      for (int ky = 0; ky < 3; ky++) {
+        for (int kx = 0; kx < 3; kx++) taps[ky * 3 + kx] = ky * wq + kx;
+      }
+      // the transform's loads run up to 2 x 16 + 2 floats past a row: slack after the last plane
+      int v = Math.max(srcPerImage, c * icStride + 2 * WIDE + 4);
+      int m = v + 16 * c * tp;
+      wino = new Winograd(th, tw, tp, v, m);
+      srcPerImage = m + 16 * o * tp + 2 * WIDE;
+    }
     int og = o / f.groups();
     int packR = og % 8 == 0 ? 8 : og % 4 == 0 ? 4 : og % 2 == 0 ? 2 : 1;
     return new ConvPlan(c, h, w, o, oh, ow, k, s, p, f.groups(), f.relu(), f.residual(), f.resStride(), f.resOffset(),
         res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2), res == null ? 0 : res.dim(3),
-        staged, phases, hq, wq, icStride, taps, srcPerImage, packR);
+        staged, phases, hq, wq, icStride, taps, srcPerImage, packR, wino);
   }
 
   /**
