@@ -42,15 +42,6 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
    */
   record Winograd(int th, int tw, int tp, int v, int m) {}
 
-  /**
-   * 3x3, stride 1, pad 1, not grouped, no option-A residual, at least 16 input channels; {@code
-   * -Dresnetc.winograd=false} at compile time turns it off.
-   */
-  static boolean winogradEligible(Op.FusedConv f, int inputChannels) {
-    return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
-        && inputChannels >= 16 && !"false".equals(System.getProperty("resnetc.winograd"));
-  }
-
   static ConvPlan of(Op.FusedConv f, TensorType x, TensorType y, TensorType res) {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     int k = f.kernel(), s = f.stride(), p = f.pad();
@@ -72,7 +63,7 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
       srcPerImage = Math.max(c * icStride, (c - 1) * icStride + maxTap + Math.ceilDiv(oh * wq, WIDE) * WIDE);
     }
     Winograd wino = null;
-    if (winogradEligible(f, c)) {
+    if (resnetc.backend.Winograd.eligible(f, c, oh, ow)) {
       int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, WIDE) * WIDE;
       hq = Math.max(hq, 2 * th + 2);
       icStride = hq * wq;

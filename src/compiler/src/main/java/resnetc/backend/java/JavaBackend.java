@@ -395,30 +395,15 @@ public final class JavaBackend {
     return new ConvPlan.Variant(lanes, r, v, positionTiles, bands);
   }
 
-  /** U[xi][o][c] = (G g[o][c] G^T)[xi / 4][xi % 4] in double, packed [16][O/r][C][r]. */
+  /** {@link resnetc.backend.Winograd#weights} packed [16][O/r][C][r]. */
   private static float[] packWinograd(float[] g, int o, int c, int r) {
-    double[][] gm = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-    float[] u = new float[16 * o * c];
-    for (int oc = 0; oc < o; oc++) {
-      for (int ic = 0; ic < c; ic++) {
-        int base = (oc * c + ic) * 9;
-        double[][] gg = new double[4][3];
-        for (int i = 0; i < 4; i++) {
-          for (int j = 0; j < 3; j++) {
-            for (int k = 0; k < 3; k++) gg[i][j] += gm[i][k] * g[base + k * 3 + j];
-          }
-        }
-        for (int i = 0; i < 4; i++) {
-          for (int j = 0; j < 4; j++) {
-            double v = 0;
-            for (int k = 0; k < 3; k++) v += gg[i][k] * gm[j][k];
-            int xi = i * 4 + j;
-            u[((xi * (o / r) + oc / r) * c + ic) * r + oc % r] = (float) v;
-          }
-        }
+    float[] u = resnetc.backend.Winograd.weights(g, o, c), out = new float[u.length];
+    for (int xi = 0; xi < 16; xi++) {
+      for (int oc = 0; oc < o; oc++) {
+        for (int ic = 0; ic < c; ic++) out[((xi * (o / r) + oc / r) * c + ic) * r + oc % r] = u[(xi * o + oc) * c + ic];
       }
     }
-    return u;
+    return out;
   }
 
   /** The Winograd transforms in the Simd class, for 16 and 8 lanes. */

@@ -186,15 +186,6 @@ public final class NativeCodegen {
     public long flopsPerImage() { return flops; }
   }
 
-  /**
-   * Convs that run by Winograd: 3x3, stride 1, pad 1, not grouped, no option-A residual, with enough input
-   * channels that the products outweigh the transforms. {@code -Dresnetc.winograd=false} turns it off.
-   */
-  static boolean winogradEligible(Op.FusedConv f, int inputChannels) {
-    return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
-        && inputChannels >= 16 && !"false".equals(System.getProperty("resnetc.winograd"));
-  }
-
   // ---- planning ----
 
   /** The register tile of a conv: R output channels x V vectors of L floats. */
@@ -276,7 +267,7 @@ public final class NativeCodegen {
     }
 
     private void conv(Node n, Op.FusedConv f) {
-      if (winogradEligible(f, type(n.input(0)).dim(1))) {
+      if (resnetc.backend.Winograd.eligible(f, type(n.input(0)).dim(1), n.type().dim(2), n.type().dim(3))) {
         winograd(n, f);
         return;
       }
@@ -347,7 +338,7 @@ public final class NativeCodegen {
       kernels.add(new WinoIn(symbol(n, "wino_in"), n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
       Tile t = tile(o, tp, cpu);
       long wOff = blob.add(n.input(1) + "#wino#r" + t.r(), 16 * o * c,
-          () -> pack(winogradWeights(data(n.input(1)).data(), o, c), 16 * o, c, t.r()));
+          () -> pack(resnetc.backend.Winograd.weights(data(n.input(1)).data(), o, c), 16 * o, c, t.r()));
       long zero = blob.add("#zeros" + 16 * o, 16 * o, () -> new float[16 * o]);
       int tiles = 16 * o / t.r(), positionTiles = Math.ceilDiv(tp, t.v() * t.lanes());
       int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles));
@@ -357,31 +348,6 @@ public final class NativeCodegen {
       long bOff = blob.add(n.input(2), o, () -> data(n.input(2)).data());
       kernels.add(new WinoOut(symbol(n, "wino_out"), n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage,
           staged + vSize, bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
-    }
-
-    /** U[xi][o][c] = (G g[o][c] G^T)[xi / 4][xi % 4], G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]. */
-    private static float[] winogradWeights(float[] g, int o, int c) {
-      double[][] gm = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-      float[] u = new float[16 * o * c];
-      for (int oc = 0; oc < o; oc++) {
-        for (int ic = 0; ic < c; ic++) {
-          int base = (oc * c + ic) * 9;
-          double[][] gg = new double[4][3];
-          for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 3; j++) {
-              for (int k = 0; k < 3; k++) gg[i][j] += gm[i][k] * g[base + k * 3 + j];
-            }
-          }
-          for (int i = 0; i < 4; i++) {
-            for (int j = 0; j < 4; j++) {
-              double v = 0;
-              for (int k = 0; k < 3; k++) v += gg[i][k] * gm[j][k];
-              u[((i * 4 + j) * o + oc) * c + ic] = (float) v;
-            }
-          }
-        }
-      }
-      return u;
     }
 
     private void dense(Node n) {

@@ -250,18 +250,28 @@ class NativeCodegenTest {
     }
     b.add("y", new Op.FusedConv(3, 1, 1, 1, relu, res, 1, 0), ins, "");
     Graph g = b.build("y");
-    NativeCodegen.Plan plan = NativeCodegen.plan(g, cpu);
-    assertTrue(plan.kernels().stream().anyMatch(k -> k instanceof NativeCodegen.WinoIn), "planned by Winograd");
-
     float[] x = input(g, 3);
     float[] ref = new Interpreter(g).run(x, 3);
+    System.setProperty("resnetc.winograd", "always"); // small shapes too, where it would not pay
     try (NativeJit jit = NativeJit.load(g, cpu); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
+      assertTrue(NativeCodegen.plan(g, cpu).kernels().stream().anyMatch(k -> k instanceof NativeCodegen.WinoIn), "planned by Winograd");
       float[] y = d.run(x, 3);
       assertArrayEquals(y, d.run(x, 3, 2), "two threads give the same bits");
       double err = relError(y, ref);
       System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
       assertTrue(err < 1e-5, "relative error " + err);
+    } finally {
+      System.clearProperty("resnetc.winograd");
     }
+  }
+
+  /** Where Winograd pays, by the measured rule: ResNet-50's stride-1 3x3 convs, none of CIFAR ResNet-20's. */
+  @Test
+  void winogradWhereItPays() {
+    long r50 = NativeCodegen.plan(optimized("imagenet/resnet50.resnet"), "x86-64-v3").kernels().stream().filter(k -> k instanceof NativeCodegen.WinoIn).count();
+    long r20 = NativeCodegen.plan(optimized("cifar/resnet20.resnet"), "x86-64-v3").kernels().stream().filter(k -> k instanceof NativeCodegen.WinoIn).count();
+    assertEquals(13, r50, "the stride-1 3x3 convs of ResNet-50 (the first of stages 2-4 has stride 2)");
+    assertEquals(0, r20);
   }
 
   @Test
