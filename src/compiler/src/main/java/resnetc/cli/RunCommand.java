@@ -89,7 +89,7 @@ final class RunCommand implements Callable<Integer> {
   Integer threads;
 
   @Option(names = "--profile", description = "after the run, time each layer over repeated runs of the first batch and print "
-      + "its time per run, GFLOP/s and share of the total (reference: each IR node)")
+      + "its median time per run, GFLOP/s and share of the total (reference: each IR node)")
   boolean profile;
 
   @Option(names = "--profile-runs", paramLabel = "N", defaultValue = "20", description = "--profile: timed runs (default ${DEFAULT-VALUE})")
@@ -200,40 +200,42 @@ final class RunCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** What --profile times: the first batch of the (preprocessed) inputs, run repeatedly. */
-  private record Timing(long[] before, long[] after, long wallNanos, int batch) {}
+  /** What --profile measured on the first batch: the layer counters before the runs and after each, each run's time. */
+  private record Timing(List<long[]> snapshots, long[] calls, int batch) {}
 
-  /** Runs the first --batch inputs --profile-warmup times, then --profile-runs times between two counter snapshots. */
+  /** Runs the first --batch inputs --profile-warmup times, then --profile-runs times, snapshotting the counters. */
   private Timing time(float[] x, int n, long perItem, java.util.function.BiFunction<float[], Integer, float[]> model,
                       java.util.function.Supplier<long[]> nanos) {
     int b = Math.min(batch, n);
     float[] first = java.util.Arrays.copyOf(x, (int) (b * perItem));
     for (int i = 0; i < profileWarmup; i++) model.apply(first, b);
-    long[] before = nanos.get();
-    long t0 = System.nanoTime();
-    for (int i = 0; i < profileRuns; i++) model.apply(first, b);
-    long wall = System.nanoTime() - t0;
-    return new Timing(before, nanos.get(), wall, b);
+    List<long[]> snapshots = new ArrayList<>(List.of(nanos.get()));
+    long[] calls = new long[profileRuns];
+    for (int i = 0; i < profileRuns; i++) {
+      long t0 = System.nanoTime();
+      model.apply(first, b);
+      calls[i] = System.nanoTime() - t0;
+      snapshots.add(nanos.get());
+    }
+    return new Timing(snapshots, calls, b);
   }
 
   private Profile profile(CompiledModel m, int threadCount, float[] x, int n, long perItem) {
     Timing t = time(x, n, perItem, m::predict, m::layerNanos);
-    return Profile.of(m, t.before(), t.after(), t.batch(), threadCount, profileWarmup, profileRuns, t.wallNanos());
+    return Profile.ofSnapshots(m, t.snapshots(), t.calls(), t.batch(), threadCount, profileWarmup);
   }
 
   /** The reference interpreter, node by node (the graph as run: unoptimized unless --opt or --passes). */
   private Profile profile(Interpreter interp, float[] x, int n, long perItem) {
     Graph g = interp.graph();
     long[] acc = new long[g.nodes().size()];
-    Timing t = time(x, n, perItem, (in, b) -> interp.run(in, b, acc), acc::clone);
-    List<Profile.Layer> layers = new ArrayList<>();
-    for (int i = 0; i < g.nodes().size(); i++) {
-      Node node = g.nodes().get(i);
-      if (node.op() instanceof Op.Input || node.op() instanceof Op.Const) continue;
-      layers.add(new Profile.Layer(node.name(), Summary.kind(node), node.type().itemShape(), 2 * Summary.macs(g, node),
-          t.after()[i] - t.before()[i]));
-    }
-    return new Profile(g.name(), t.batch(), 1, profileWarmup, profileRuns, layers, t.wallNanos());
+    List<Integer> timed = java.util.stream.IntStream.range(0, g.nodes().size())
+        .filter(i -> !(g.nodes().get(i).op() instanceof Op.Input) && !(g.nodes().get(i).op() instanceof Op.Const)).boxed().toList();
+    Timing t = time(x, n, perItem, (in, b) -> interp.run(in, b, acc), () -> timed.stream().mapToLong(i -> acc[i]).toArray());
+    List<Node> nodes = timed.stream().map(g.nodes()::get).toList();
+    return Profile.ofSnapshots(g.name(), nodes.stream().map(Node::name).toList(), nodes.stream().map(Summary::kind).toList(),
+        nodes.stream().map(node -> node.type().itemShape()).toList(), nodes.stream().mapToLong(node -> 2 * Summary.macs(g, node)).toArray(),
+        t.snapshots(), t.calls(), t.batch(), 1, profileWarmup);
   }
 
   /** Runs {@code n} inputs through {@code model} --batch at a time, writing the outputs into {@code y}. */

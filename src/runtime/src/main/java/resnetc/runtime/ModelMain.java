@@ -39,7 +39,7 @@ public final class ModelMain {
         --threads T         threads of the model (default: all cores)
         --seconds S         --bench: how long to measure (default 10)
         --warmup S          --bench: warm up for S seconds or 20 runs, whichever is first (default 2)
-        --profile           --bench: also each layer's time per run, GFLOP/s and share of the total
+        --profile           --bench: also each layer's median time per run, GFLOP/s and share of the total
         --model-class NAME  run this model class instead of the manifest's Resnetc-Model
         --no-vector         do not relaunch the JVM with --add-modules jdk.incubator.vector
         --help              print this text
@@ -300,7 +300,8 @@ public final class ModelMain {
 
   /**
    * Latency of repeated predict() calls on seeded random input. Warm-up stops after {@code --warmup} seconds or
-   * 20 runs, whichever comes first; the median of the timed runs absorbs what JIT work remains.
+   * 20 runs, whichever comes first; the median of the timed runs absorbs what JIT work remains. With
+   * {@code --profile}, each layer's median time over the same runs.
    */
   private static void bench(CompiledModel m, Options o, PrintStream out) {
     if (o.profile && m.layers().isEmpty()) {
@@ -317,7 +318,9 @@ public final class ModelMain {
     int warmups = 1;
     for (; warmups < 21 && System.nanoTime() < warmEnd; warmups++) predict(m, x, b);
 
-    long[] nanosBefore = o.profile ? m.layerNanos() : null;
+    // --profile: the layer counters after every run, for per-layer medians (read outside the timed part)
+    List<long[]> snapshots = new ArrayList<>();
+    if (o.profile) snapshots.add(m.layerNanos());
     long[] times = new long[64];
     int runs = 0;
     long total = 0, budget = (long) (o.seconds * 1e9);
@@ -328,8 +331,8 @@ public final class ModelMain {
       if (runs == times.length) times = Arrays.copyOf(times, runs * 2);
       times[runs++] = t;
       total += t;
+      if (o.profile) snapshots.add(m.layerNanos());
     } while (total < budget);
-    long[] nanosAfter = o.profile ? m.layerNanos() : null;
     long[] sorted = Arrays.copyOf(times, runs);
     Arrays.sort(sorted);
     double median = runs % 2 == 1 ? sorted[runs / 2] : (sorted[runs / 2 - 1] + sorted[runs / 2]) / 2.0;
@@ -347,7 +350,7 @@ public final class ModelMain {
     if (o.profile) {
       int threads = o.threads != null ? o.threads : Runtime.getRuntime().availableProcessors();
       out.println();
-      out.print(Profile.of(m, nanosBefore, nanosAfter, b, threads, warmups, runs, total).table());
+      out.print(Profile.ofSnapshots(m, snapshots, Arrays.copyOf(times, runs), b, threads, warmups).table());
     }
   }
 

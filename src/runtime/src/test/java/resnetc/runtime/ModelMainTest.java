@@ -216,7 +216,7 @@ class ModelMainTest {
     String out = r.out();
     assertTrue(out.contains("\nimages_per_s: "), out);
     int runs = Integer.parseInt(out.replaceAll("(?s).*\nruns: (\\d+)\n.*", "$1"));
-    assertTrue(out.contains("\nprofile: tiny, batch 2, 1 thread, mean of " + runs + " runs after "), out);
+    assertTrue(out.contains("\nprofile: tiny, batch 2, 1 thread, median of " + runs + " runs after "), out);
     var rows = java.util.regex.Pattern.compile("(?m)^ +(\\d+)  (\\S+) +(\\S+) +(\\S+) +([0-9.]+) +([0-9.]+|-) +([0-9.]+)%$").matcher(out);
     List<String> names = new java.util.ArrayList<>();
     double share = 0, spinShare = 0;
