@@ -72,6 +72,16 @@ public final class Resnet20 implements CompiledModel {
   private static final List<String> LAYERS = List.of("conv1", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "layer1.2.conv1", "layer1.2.conv2", "layer2.0.conv1", "layer2.0.conv2", "layer2.1.conv1", "layer2.1.conv2", "layer2.2.conv1", "layer2.2.conv2", "layer3.0.conv1", "layer3.0.conv2", "layer3.1.conv1", "layer3.1.conv2", "layer3.2.conv1", "layer3.2.conv2", "head.avgpool", "linear");
 
   /**
+   * What each layer computes, for profiles.
+   */
+  private static final List<String> KINDS = List.of("conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3 s2", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3 s2", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "conv 3x3", "global avgpool", "fc");
+
+  /**
+   * Output shape per image of each layer.
+   */
+  private static final List<String> SHAPES = List.of("16x32x32", "16x32x32", "16x32x32", "16x32x32", "16x32x32", "16x32x32", "16x32x32", "32x16x16", "32x16x16", "32x16x16", "32x16x16", "32x16x16", "32x16x16", "64x8x8", "64x8x8", "64x8x8", "64x8x8", "64x8x8", "64x8x8", "64", "10");
+
+  /**
    * Floating-point operations per image of each layer (2 x MACs of convs and dense layers).
    */
   private static final long[] FLOPS = {884736L, 4718592L, 4718592L, 4718592L, 4718592L, 4718592L, 4718592L, 2359296L, 4718592L, 4718592L, 4718592L, 4718592L, 4718592L, 2359296L, 4718592L, 4718592L, 4718592L, 4718592L, 4718592L, 0L, 1280L};
@@ -105,6 +115,16 @@ public final class Resnet20 implements CompiledModel {
   @Override
   public List<String> layers() {
     return LAYERS;
+  }
+
+  @Override
+  public List<String> layerKinds() {
+    return KINDS;
+  }
+
+  @Override
+  public List<String> layerShapes() {
+    return SHAPES;
   }
 
   @Override

@@ -3,6 +3,8 @@ package resnetc.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -18,6 +20,10 @@ import resnetc.interp.Interpreter;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
 import resnetc.ir.Graph;
+import resnetc.ir.Node;
+import resnetc.ir.Op;
+import resnetc.ir.Summary;
+import resnetc.runtime.Profile;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.F32;
 import resnetc.weights.RandomWeights;
@@ -82,10 +88,35 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores)")
   Integer threads;
 
+  @Option(names = "--profile", description = "after the run, time each layer over repeated runs of the first batch and print "
+      + "its median time per run, GFLOP/s and share of the total (reference: each IR node)")
+  boolean profile;
+
+  @Option(names = "--profile-runs", paramLabel = "N", defaultValue = "20", description = "--profile: timed runs (default ${DEFAULT-VALUE})")
+  int profileRuns;
+
+  @Option(names = "--profile-warmup", paramLabel = "N", defaultValue = "5",
+      description = "--profile: untimed runs first, after the run itself (default ${DEFAULT-VALUE})")
+  int profileWarmup;
+
   @Override
   public Integer call() throws IOException {
-    PrintWriter out = cmd.commandLine().getOut();
     if (batch < 1) throw new Main.UserError("--batch must be at least 1");
+    if (profileRuns < 1) throw new Main.UserError("--profile-runs must be at least 1");
+    if (profileWarmup < 0) throw new Main.UserError("--profile-warmup must not be negative");
+    if (!profile) return execute();
+    // A compiled model's class reads the flag once, when it initializes (during execute): set it for this run only.
+    String previous = System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
+    try {
+      return execute();
+    } finally {
+      if (previous == null) System.clearProperty(CompiledModel.PROFILE_PROPERTY);
+      else System.setProperty(CompiledModel.PROFILE_PROPERTY, previous);
+    }
+  }
+
+  private int execute() throws IOException {
+    PrintWriter out = cmd.commandLine().getOut();
     Frontend.Loaded loaded = Frontend.load(spec);
     Graph g = weights(loaded);
 
@@ -116,14 +147,18 @@ final class RunCommand implements Callable<Integer> {
     int classes = (int) g.outputType().elementsPerItem();
     float[] y = new float[n * classes];
     long t0;
+    Profile prof = null;
+    int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
     if (backend == Backend.java) {
       // Same path as a jar: the runtime normalizes, the compiled model takes preprocessed input.
       Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
       JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(loaded, optimized, JavaTarget.defaultOptions(loaded.model(), null, null)));
-      try (CompiledModel m = JavaTarget.instantiate(c, threads == null ? Runtime.getRuntime().availableProcessors() : threads)) {
+      try (CompiledModel m = JavaTarget.instantiate(c, threadCount)) {
         if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
         t0 = System.nanoTime();
         inBatches(x, y, n, perItem, classes, m::predict);
+        t0 = System.nanoTime() - t0;
+        if (profile) prof = profile(m, threadCount, x, n, perItem);
       }
     } else if (backend == Backend.NATIVE) {
       // In-process ORC JIT: the same IR as `compile --backend native`, no linking step.
@@ -132,18 +167,22 @@ final class RunCommand implements Callable<Integer> {
         var names = JavaTarget.defaultOptions(loaded.model(), null, null);
         var c = resnetc.backend.nat.NativeTarget.compileWrapper(jit.program(), JavaTarget.info(loaded), names, "jit",
             loaded.model().input().channels(), loaded.model().input().height(), loaded.model().input().width());
-        try (CompiledModel m = resnetc.backend.nat.NativeTarget.instantiate(c, threads == null ? Runtime.getRuntime().availableProcessors() : threads, jit::address)) {
+        try (CompiledModel m = resnetc.backend.nat.NativeTarget.instantiate(c, threadCount, jit::address)) {
           if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
           t0 = System.nanoTime();
           inBatches(x, y, n, perItem, classes, m::predict);
+          t0 = System.nanoTime() - t0;
+          if (profile) prof = profile(m, threadCount, x, n, perItem);
         }
       }
     } else {
       Interpreter interp = new Interpreter(opt.apply(g, cmd.commandLine().getErr()));
       t0 = System.nanoTime();
       inBatches(x, y, n, perItem, classes, interp::run);
+      t0 = System.nanoTime() - t0;
+      if (profile) prof = profile(interp, x, n, perItem);
     }
-    double seconds = (System.nanoTime() - t0) / 1e9;
+    double seconds = t0 / 1e9;
     if (output != null) F32.write(output, y);
 
     out.printf(Locale.ROOT, "images: %d%n", n);
@@ -154,7 +193,49 @@ final class RunCommand implements Callable<Integer> {
       out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / n);
     }
     if (compare != null) compare(out, y, F32.read(compare));
+    if (prof != null) {
+      out.println();
+      out.print(prof.table());
+    }
     return 0;
+  }
+
+  /** What --profile measured on the first batch: the layer counters before the runs and after each, each run's time. */
+  private record Timing(List<long[]> snapshots, long[] calls, int batch) {}
+
+  /** Runs the first --batch inputs --profile-warmup times, then --profile-runs times, snapshotting the counters. */
+  private Timing time(float[] x, int n, long perItem, java.util.function.BiFunction<float[], Integer, float[]> model,
+                      java.util.function.Supplier<long[]> nanos) {
+    int b = Math.min(batch, n);
+    float[] first = java.util.Arrays.copyOf(x, (int) (b * perItem));
+    for (int i = 0; i < profileWarmup; i++) model.apply(first, b);
+    List<long[]> snapshots = new ArrayList<>(List.of(nanos.get()));
+    long[] calls = new long[profileRuns];
+    for (int i = 0; i < profileRuns; i++) {
+      long t0 = System.nanoTime();
+      model.apply(first, b);
+      calls[i] = System.nanoTime() - t0;
+      snapshots.add(nanos.get());
+    }
+    return new Timing(snapshots, calls, b);
+  }
+
+  private Profile profile(CompiledModel m, int threadCount, float[] x, int n, long perItem) {
+    Timing t = time(x, n, perItem, m::predict, m::layerNanos);
+    return Profile.ofSnapshots(m, t.snapshots(), t.calls(), t.batch(), threadCount, profileWarmup);
+  }
+
+  /** The reference interpreter, node by node (the graph as run: unoptimized unless --opt or --passes). */
+  private Profile profile(Interpreter interp, float[] x, int n, long perItem) {
+    Graph g = interp.graph();
+    long[] acc = new long[g.nodes().size()];
+    List<Integer> timed = java.util.stream.IntStream.range(0, g.nodes().size())
+        .filter(i -> !(g.nodes().get(i).op() instanceof Op.Input) && !(g.nodes().get(i).op() instanceof Op.Const)).boxed().toList();
+    Timing t = time(x, n, perItem, (in, b) -> interp.run(in, b, acc), () -> timed.stream().mapToLong(i -> acc[i]).toArray());
+    List<Node> nodes = timed.stream().map(g.nodes()::get).toList();
+    return Profile.ofSnapshots(g.name(), nodes.stream().map(Node::name).toList(), nodes.stream().map(Summary::kind).toList(),
+        nodes.stream().map(node -> node.type().itemShape()).toList(), nodes.stream().mapToLong(node -> 2 * Summary.macs(g, node)).toArray(),
+        t.snapshots(), t.calls(), t.batch(), 1, profileWarmup);
   }
 
   /** Runs {@code n} inputs through {@code model} --batch at a time, writing the outputs into {@code y}. */

@@ -51,16 +51,27 @@ public final class Interpreter {
 
   /** Runs {@code batch} items, {@code input} NCHW of the graph's input type; returns the output value. */
   public float[] run(float[] input, int batch) {
-    Map<String, float[]> values = execute(input, batch, false);
+    return run(input, batch, null);
+  }
+
+  /**
+   * {@link #run(float[], int)} that also adds the nanoseconds each node takes to {@code nanos[i]}, {@code i} the
+   * node's index in {@code graph().nodes()} (profiles; null for none).
+   */
+  public float[] run(float[] input, int batch, long[] nanos) {
+    if (nanos != null && nanos.length != graph.nodes().size()) {
+      throw new IllegalArgumentException("nanos has " + nanos.length + " entries for " + graph.nodes().size() + " nodes");
+    }
+    Map<String, float[]> values = execute(input, batch, false, nanos);
     return graph.node(graph.output()).op() instanceof Op.Const ? graph.constants().get(graph.output()).data().clone() : values.get(graph.output());
   }
 
   /** Every activation (input included, constants not) by node name, in execution order. */
   public Map<String, float[]> runAll(float[] input, int batch) {
-    return execute(input, batch, true);
+    return execute(input, batch, true, null);
   }
 
-  private Map<String, float[]> execute(float[] input, int batch, boolean keepAll) {
+  private Map<String, float[]> execute(float[] input, int batch, boolean keepAll, long[] nanos) {
     TensorType inType = graph.input().type();
     if (batch < 1) throw new IllegalArgumentException("batch must be at least 1, got " + batch);
     if (input.length != inType.elements(batch)) {
@@ -80,7 +91,9 @@ public final class Interpreter {
           types.add(def.type());
           operands.add(def.op() instanceof Op.Const ? graph.constants().get(in).data() : values.get(in));
         }
+        long t0 = nanos != null ? System.nanoTime() : 0;
         values.put(n.name(), eval(n, operands, types, batch));
+        if (nanos != null) nanos[i] += System.nanoTime() - t0;
       }
       if (!keepAll) {
         for (String in : n.inputs()) {

@@ -49,6 +49,27 @@ public record Summary(List<Row> rows, long params, long macs) {
     };
   }
 
+  /**
+   * What a layer computes, for profiles: {@code conv KxK} with {@code sS} for a stride and {@code gG} for groups
+   * (e.g. {@code conv 3x3 s2}), {@code fc}, {@code maxpool 3x3 s2}, {@code avgpool 2x2 s2}, {@code global avgpool},
+   * else the op's mnemonic. Layers of one kind run the same kernel shape.
+   */
+  public static String kind(Node n) {
+    return switch (n.op()) {
+      case Op.Conv2d c -> window("conv", c.kernel(), c.stride()) + (c.groups() > 1 ? " g" + c.groups() : "");
+      case Op.FusedConv c -> window("conv", c.kernel(), c.stride()) + (c.groups() > 1 ? " g" + c.groups() : "");
+      case Op.Dense d -> "fc";
+      case Op.MaxPool p -> window("maxpool", p.kernel(), p.stride());
+      case Op.AvgPool p -> window("avgpool", p.kernel(), p.stride());
+      case Op.GlobalAvgPool p -> "global avgpool";
+      default -> n.op().mnemonic();
+    };
+  }
+
+  private static String window(String op, int kernel, int stride) {
+    return op + " " + kernel + "x" + kernel + (stride > 1 ? " s" + stride : "");
+  }
+
   public String table() {
     int w = Math.max(4, rows.stream().mapToInt(r -> r.name().length()).max().orElse(4));
     String fmt = "%-" + w + "s  %-14s  %-14s  %12s  %15s%n";

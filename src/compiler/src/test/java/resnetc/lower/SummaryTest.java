@@ -32,6 +32,20 @@ class SummaryTest {
     assertEquals(macs, s.macs(), "macs");
   }
 
+  /** Profiles group layers by kind: kernel size, stride and groups, or the op. */
+  @ParameterizedTest
+  @CsvSource(delimiter = ';', value = {
+      "imagenet/resnet50.resnet; normalize, conv 7x7 s2, batchnorm, relu, maxpool 3x3 s2, conv 1x1, conv 3x3, add, conv 3x3 s2, conv 1x1 s2, global avgpool, fc",
+      "imagenet/resnext50_32x4d.resnet; normalize, conv 7x7 s2, batchnorm, relu, maxpool 3x3 s2, conv 1x1, conv 3x3 g32, add, conv 3x3 s2 g32, conv 1x1 s2, global avgpool, fc",
+      "cifar/resnet20.resnet; normalize, conv 3x3, batchnorm, relu, add, conv 3x3 s2, subsample_pad, global avgpool, fc",
+  })
+  void kindsNameKernelStrideAndGroups(String spec, String kinds) {
+    var g = Frontend.load(TestPaths.repoRoot().resolve("examples").resolve(spec)).graph();
+    var seen = g.nodes().stream().filter(n -> !(n.op() instanceof resnetc.ir.Op.Input) && !(n.op() instanceof resnetc.ir.Op.Const))
+        .map(Summary::kind).distinct().toList();
+    assertEquals(java.util.List.of(kinds.split(", ")), seen);
+  }
+
   @ParameterizedTest
   @CsvSource({"imagenet/resnet50.resnet, 25557032, 4089184256", "cifar/resnet20.resnet, 269722, 40551040"})
   void cliPrintsTotalsAsLines(String spec, long params, long macs) {

@@ -40,8 +40,27 @@ public interface CompiledModel extends AutoCloseable {
    */
   void predict(MemorySegment input, MemorySegment output, int batch);
 
-  /** Layer names in execution order, for profiles. */
+  /**
+   * The system property that turns per-layer timing on ({@code -Dresnetc.profile=true}). A generated class reads
+   * it once, when it initializes, so it must be set before the class loads.
+   */
+  String PROFILE_PROPERTY = "resnetc.profile";
+
+  /** Layer names in execution order, for profiles (see {@link Profile}). */
   default List<String> layers() {
+    return List.of();
+  }
+
+  /**
+   * What each layer computes, e.g. {@code conv 3x3}, {@code conv 1x1 s2} (stride 2), {@code fc}, {@code global
+   * avgpool}; layers of the same kind run the same kernel shape. Empty when the model does not say.
+   */
+  default List<String> layerKinds() {
+    return List.of();
+  }
+
+  /** Each layer's output shape per image, e.g. {@code 32x16x16}; empty when the model does not say. */
+  default List<String> layerShapes() {
     return List.of();
   }
 
@@ -51,8 +70,10 @@ public interface CompiledModel extends AutoCloseable {
   }
 
   /**
-   * Nanoseconds spent in each layer by this instance so far; counted only when the JVM runs with
-   * {@code -Dresnetc.profile=true} (zeros otherwise).
+   * Nanoseconds spent in each layer by this instance so far, summed over every call since it was created (never
+   * reset: the difference of two snapshots times the calls between them); counted only when the JVM runs with
+   * {@code -Dresnetc.profile=true} (zeros otherwise). A layer's time is the wall time of the calling thread from
+   * the end of the layer before to the end of this one, its work on the thread team included.
    */
   default long[] layerNanos() {
     return new long[0];

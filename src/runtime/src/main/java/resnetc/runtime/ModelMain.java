@@ -39,6 +39,7 @@ public final class ModelMain {
         --threads T         threads of the model (default: all cores)
         --seconds S         --bench: how long to measure (default 10)
         --warmup S          --bench: warm up for S seconds or 20 runs, whichever is first (default 2)
+        --profile           --bench: also each layer's median time per run, GFLOP/s and share of the total
         --model-class NAME  run this model class instead of the manifest's Resnetc-Model
         --no-vector         do not relaunch the JVM with --add-modules jdk.incubator.vector
         --help              print this text
@@ -66,6 +67,8 @@ public final class ModelMain {
         return 0;
       }
       o.check();
+      // The generated class reads the flag once, when it initializes: set it before loading the class.
+      if (o.profile && modelOverride == null) System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
       CompiledModel model = modelOverride != null ? modelOverride : loadModel(o.modelClass, o.threads);
       try {
         if (o.bench) bench(model, o, out);
@@ -109,7 +112,7 @@ public final class ModelMain {
     int limit, batch = 32;
     Integer threads;
     double seconds = 10, warmup = 2;
-    boolean bench, help;
+    boolean bench, profile, help;
     String modelClass;
 
     static Options parse(String[] args) {
@@ -129,6 +132,7 @@ public final class ModelMain {
         switch (a) {
           case "--help", "-h" -> o.help = true;
           case "--bench" -> o.bench = true;
+          case "--profile" -> o.profile = true;
           case "--no-vector" -> {} // only matters before the JVM is relaunched
           case "--" -> positionalOnly = true;
           case "--input-cifar", "--input-f32", "--output", "--limit", "--batch", "--threads", "--seconds", "--warmup",
@@ -166,6 +170,7 @@ public final class ModelMain {
       if (modes == 0) throw new IllegalArgumentException("no input: give image files, --input-cifar, --input-f32 or --bench (see --help)");
       if (modes > 1) throw new IllegalArgumentException("give only one of: image files, --input-cifar, --input-f32, --bench");
       if (bench && output != null) throw new IllegalArgumentException("--output does not apply to --bench");
+      if (profile && !bench) throw new IllegalArgumentException("--profile needs --bench");
       List<Path> inputs = cifar != null ? List.of(cifar) : f32 != null ? List.of(f32) : images;
       for (Path p : inputs) if (!Files.isRegularFile(p)) throw new IllegalArgumentException("no such file: " + p);
     }
@@ -295,9 +300,13 @@ public final class ModelMain {
 
   /**
    * Latency of repeated predict() calls on seeded random input. Warm-up stops after {@code --warmup} seconds or
-   * 20 runs, whichever comes first; the median of the timed runs absorbs what JIT work remains.
+   * 20 runs, whichever comes first; the median of the timed runs absorbs what JIT work remains. With
+   * {@code --profile}, each layer's median time over the same runs.
    */
   private static void bench(CompiledModel m, Options o, PrintStream out) {
+    if (o.profile && m.layers().isEmpty()) {
+      throw new IllegalArgumentException(m.name() + " records no per-layer times (compiled by an older resnetc?); --profile needs them");
+    }
     int b = o.batch;
     float[] x = new float[Math.multiplyExact(b, m.inputSize())];
     Random random = new Random(42);
@@ -306,8 +315,12 @@ public final class ModelMain {
     predict(m, x, b);
     long coldStart = System.currentTimeMillis() - jvmStartMillis();
     long warmEnd = System.nanoTime() + (long) (o.warmup * 1e9);
-    for (int runs = 0; runs < 20 && System.nanoTime() < warmEnd; runs++) predict(m, x, b);
+    int warmups = 1;
+    for (; warmups < 21 && System.nanoTime() < warmEnd; warmups++) predict(m, x, b);
 
+    // --profile: the layer counters after every run, for per-layer medians (read outside the timed part)
+    List<long[]> snapshots = new ArrayList<>();
+    if (o.profile) snapshots.add(m.layerNanos());
     long[] times = new long[64];
     int runs = 0;
     long total = 0, budget = (long) (o.seconds * 1e9);
@@ -318,6 +331,7 @@ public final class ModelMain {
       if (runs == times.length) times = Arrays.copyOf(times, runs * 2);
       times[runs++] = t;
       total += t;
+      if (o.profile) snapshots.add(m.layerNanos());
     } while (total < budget);
     long[] sorted = Arrays.copyOf(times, runs);
     Arrays.sort(sorted);
@@ -333,6 +347,11 @@ public final class ModelMain {
     out.printf(Locale.ROOT, "median_ms: %.3f%n", median / 1e6);
     out.printf(Locale.ROOT, "p90_ms: %.3f%n", p90 / 1e6);
     out.printf(Locale.ROOT, "images_per_s: %.1f%n", (double) runs * b / (total / 1e9));
+    if (o.profile) {
+      int threads = o.threads != null ? o.threads : Runtime.getRuntime().availableProcessors();
+      out.println();
+      out.print(Profile.ofSnapshots(m, snapshots, Arrays.copyOf(times, runs), b, threads, warmups).table());
+    }
   }
 
   // ---- helpers ----
@@ -429,6 +448,13 @@ public final class ModelMain {
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
     cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+    for (String a : args) {
+      if (a.equals("--")) break;
+      if (a.equals("--profile")) { // before the child's model class loads, whatever the child's code does
+        cmd.add("-D" + CompiledModel.PROFILE_PROPERTY + "=true");
+        break;
+      }
+    }
     cmd.add("--add-modules");
     cmd.add(VECTOR_MODULE);
     Path jar = ownJar();

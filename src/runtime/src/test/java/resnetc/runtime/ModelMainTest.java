@@ -172,6 +172,77 @@ class ModelMainTest {
     assertTrue(out.matches("(?s).*\\nvector: (on|off)\\n.*"), out);
   }
 
+  /** TinyModel as three timed "layers"; the middle one busy-waits 200 us per image, so it dominates. */
+  static final class LayeredModel extends TinyModel {
+    final boolean counting;
+    final java.util.concurrent.atomic.AtomicLongArray nanos = new java.util.concurrent.atomic.AtomicLongArray(3);
+
+    LayeredModel(boolean counting) {
+      this.counting = counting;
+    }
+
+    @Override public List<String> layers() { return List.of("sum", "spin", "logits"); }
+    @Override public List<String> layerKinds() { return List.of("reduce", "wait", "fc"); }
+    @Override public List<String> layerShapes() { return List.of("1", "1", "10"); }
+    @Override public long[] layerFlops() { return new long[] {3L * 32 * 32, 0, 40}; }
+
+    @Override
+    public long[] layerNanos() {
+      long[] out = new long[3];
+      for (int i = 0; i < 3; i++) out[i] = nanos.get(i);
+      return out;
+    }
+
+    @Override
+    public float[] predict(float[] nchw, int batch) {
+      long t0 = System.nanoTime();
+      float[] y = super.predict(nchw, batch);
+      long t1 = System.nanoTime();
+      while (System.nanoTime() - t1 < 200_000L * batch) Thread.onSpinWait();
+      long t2 = System.nanoTime();
+      if (counting) {
+        nanos.addAndGet(0, t1 - t0);
+        nanos.addAndGet(1, t2 - t1);
+        nanos.addAndGet(2, 1);
+      }
+      return y;
+    }
+  }
+
+  @Test
+  void benchProfilePrintsEveryLayerWithItsShare() {
+    Result r = run(new LayeredModel(true), "--bench", "--profile", "--seconds", "0.3", "--batch", "2", "--threads", "1", "--warmup", "0.1");
+    assertEquals(0, r.code(), r.err());
+    String out = r.out();
+    assertTrue(out.contains("\nimages_per_s: "), out);
+    int runs = Integer.parseInt(out.replaceAll("(?s).*\nruns: (\\d+)\n.*", "$1"));
+    assertTrue(out.contains("\nprofile: tiny, batch 2, 1 thread, median of " + runs + " runs after "), out);
+    var rows = java.util.regex.Pattern.compile("(?m)^ +(\\d+)  (\\S+) +(\\S+) +(\\S+) +([0-9.]+) +([0-9.]+|-) +([0-9.]+)%$").matcher(out);
+    List<String> names = new java.util.ArrayList<>();
+    double share = 0, spinShare = 0;
+    while (rows.find()) {
+      names.add(rows.group(2));
+      share += Double.parseDouble(rows.group(7));
+      if (rows.group(2).equals("spin")) {
+        spinShare = Double.parseDouble(rows.group(7));
+        assertEquals("-", rows.group(6), "no flops, no GFLOP/s");
+        assertTrue(Double.parseDouble(rows.group(5)) >= 0.4, "2 images x 200 us per run: " + out);
+      }
+    }
+    assertEquals(List.of("sum", "spin", "logits"), names, out);
+    assertEquals(100, share, 0.2, out);
+    assertTrue(spinShare > 50, out);
+    assertTrue(out.matches("(?s).*\nwait +1 +[0-9.]+ +- +[0-9.]+%\n.*"), "by-kind summary in " + out);
+  }
+
+  @Test
+  void profileMistakesAreOneLineErrors() {
+    assertUserError(run(new LayeredModel(true), "--profile", "--input-f32", "x.f32"), "--profile needs --bench");
+    assertUserError(run(new TinyModel(), "--bench", "--profile", "--seconds", "0.05"), "records no per-layer times");
+    assertUserError(run(new LayeredModel(false), "--bench", "--profile", "--seconds", "0.05", "--warmup", "0"),
+        "loaded without -Dresnetc.profile=true");
+  }
+
   @Test
   void modelClassIsLoadedByName() throws Exception {
     Path in = dir.resolve("one.f32");

@@ -103,6 +103,7 @@ public final class JavaBackend {
     forward.addStatement("long t0 = PROFILE ? System.nanoTime() : 0");
     List<String> layerNames = new ArrayList<>();
     List<Long> layerFlops = new ArrayList<>();
+    List<String> layerKinds = new ArrayList<>(), layerShapes = new ArrayList<>();
     for (Node n : g.nodes()) {
       if (n.op() instanceof Op.Input || n.op() instanceof Op.Const) continue;
       String m = methodName(n.name());
@@ -114,6 +115,8 @@ public final class JavaBackend {
       forward.addStatement("if (PROFILE) t0 = lap($L, t0)", layerNames.size());
       layerNames.add(n.name());
       layerFlops.add(2 * resnetc.ir.Summary.macs(g, n));
+      layerKinds.add(resnetc.ir.Summary.kind(n));
+      layerShapes.add(n.type().itemShape());
     }
     long arena = plan.arenaBytes() / 4;
     int in = off(g.input().name()), out = off(g.output());
@@ -160,6 +163,10 @@ public final class JavaBackend {
         .initializer("Boolean.getBoolean($S)", "resnetc.profile").build());
     t.addField(FieldSpec.builder(ParameterizedTypeName.get(List.class, String.class), "LAYERS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .initializer("$T.of($L)", List.class, strings(layerNames)).build());
+    t.addField(FieldSpec.builder(ParameterizedTypeName.get(List.class, String.class), "KINDS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+        .addJavadoc("What each layer computes, for profiles.\n").initializer("$T.of($L)", List.class, strings(layerKinds)).build());
+    t.addField(FieldSpec.builder(ParameterizedTypeName.get(List.class, String.class), "SHAPES", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+        .addJavadoc("Output shape per image of each layer.\n").initializer("$T.of($L)", List.class, strings(layerShapes)).build());
     t.addField(FieldSpec.builder(long[].class, "FLOPS", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Floating-point operations per image of each layer (2 x MACs of convs and dense layers).\n")
         .initializer("{$L}", String.join(", ", layerFlops.stream().map(f -> f + "L").toList())).build());
@@ -169,6 +176,8 @@ public final class JavaBackend {
         .addStatement("long t1 = System.nanoTime()").addStatement("nanos.addAndGet(layer, t1 - t0)").addStatement("return t1").build());
     t.addMethod(MethodSpec.methodBuilder("layers").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .returns(ParameterizedTypeName.get(List.class, String.class)).addStatement("return LAYERS").build());
+    t.addMethod(getter(ParameterizedTypeName.get(List.class, String.class), "layerKinds", "KINDS"));
+    t.addMethod(getter(ParameterizedTypeName.get(List.class, String.class), "layerShapes", "SHAPES"));
     t.addMethod(MethodSpec.methodBuilder("layerFlops").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .returns(long[].class).addStatement("return FLOPS.clone()").build());
     t.addMethod(MethodSpec.methodBuilder("layerNanos").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(long[].class)

@@ -258,7 +258,8 @@ public final class NativeCodegen {
         }
       }
       List<NativeProgram.Step> steps = kernels.stream()
-          .map(k -> new NativeProgram.Step(k.symbol(), k.layer(), k.tasksPerImage(), k.flopsPerImage())).toList();
+          .map(k -> new NativeProgram.Step(k.symbol(), k.layer(), k.tasksPerImage(), k.flopsPerImage(),
+              Summary.kind(g.node(k.layer())), g.node(k.layer()).type().itemShape())).toList();
       TensorType in = g.input().type();
       NativeProgram p = new NativeProgram(g.name(), steps, blob.toArray(), mem.arenaBytes() / 4, scratch,
           off(g.input().name()), off(g.output()), Math.toIntExact(in.elementsPerItem()), Math.toIntExact(g.outputType().elementsPerItem()),

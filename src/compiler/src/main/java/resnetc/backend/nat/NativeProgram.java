@@ -35,8 +35,20 @@ public record NativeProgram(String model, List<Step> steps, float[] weights, lon
    *
    * @param layer the graph value the step computes (a conv's staging step names its conv)
    * @param flopsPerImage floating-point operations per image (2 x multiply-adds for convs and dense layers)
+   * @param kind what the layer computes, for profiles (see {@code resnetc.ir.Summary.kind}; empty when unknown)
+   * @param shape the layer's output shape per image, e.g. {@code 16x32x32} (empty when unknown)
    */
-  public record Step(String symbol, String layer, int tasksPerImage, long flopsPerImage) {}
+  public record Step(String symbol, String layer, int tasksPerImage, long flopsPerImage, String kind, String shape) {
+    public Step {
+      kind = kind == null ? "" : kind;
+      shape = shape == null ? "" : shape;
+    }
+
+    /** A step whose layer's kind and shape are not known. */
+    public Step(String symbol, String layer, int tasksPerImage, long flopsPerImage) {
+      this(symbol, layer, tasksPerImage, flopsPerImage, "", "");
+    }
+  }
 
   /** Total floating-point operations per image. */
   public long flopsPerImage() {

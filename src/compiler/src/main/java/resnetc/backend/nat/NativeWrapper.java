@@ -71,6 +71,7 @@ public final class NativeWrapper {
     // Layers in order of first step; a layer made of several steps adds up their flops and time.
     List<String> layers = new ArrayList<>();
     List<Long> flops = new ArrayList<>();
+    List<String> kinds = new ArrayList<>(), shapes = new ArrayList<>();
     int maxTasks = 1;
     CodeBlock.Builder forward = CodeBlock.builder();
     forward.addStatement("$T w = weights()", MemorySegment.class);
@@ -85,6 +86,8 @@ public final class NativeWrapper {
         layer = layers.size();
         layers.add(st.layer());
         flops.add(0L);
+        kinds.add(st.kind());
+        shapes.add(st.shape());
       }
       flops.set(layer, flops.get(layer) + st.flopsPerImage());
       maxTasks = Math.max(maxTasks, st.tasksPerImage());
@@ -119,6 +122,8 @@ public final class NativeWrapper {
         floats(info.mean()), floats(info.std()), info.resize(), info.crop()));
     t.addField(constant(STRINGS, "LABELS", "$T.of($L)", List.class, strings(info.labels())));
     t.addField(constant(STRINGS, "LAYERS", "$T.of($L)", List.class, strings(layers)));
+    t.addField(constant(STRINGS, "KINDS", "$T.of($L)", List.class, strings(kinds)));
+    t.addField(constant(STRINGS, "SHAPES", "$T.of($L)", List.class, strings(shapes)));
     t.addField(constant(long[].class, "FLOPS", "{$L}", flops.stream().map(f -> f + "L").collect(Collectors.joining(", ")))
         .toBuilder().addJavadoc("Floating-point operations per image of each layer.\n").build());
     t.addField(constant(String[].class, "SYMBOLS", "{$L}", strings(p.steps().stream().map(NativeProgram.Step::symbol).toList()))
@@ -189,6 +194,8 @@ public final class NativeWrapper {
     t.addMethod(getter(PREP, "preprocessing", "PREPROCESSING"));
     t.addMethod(getter(STRINGS, "labels", "LABELS"));
     t.addMethod(getter(STRINGS, "layers", "LAYERS"));
+    t.addMethod(getter(STRINGS, "layerKinds", "KINDS"));
+    t.addMethod(getter(STRINGS, "layerShapes", "SHAPES"));
     t.addMethod(MethodSpec.methodBuilder("layerFlops").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .returns(long[].class).addStatement("return FLOPS.clone()").build());
     t.addMethod(MethodSpec.methodBuilder("layerNanos").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(long[].class)

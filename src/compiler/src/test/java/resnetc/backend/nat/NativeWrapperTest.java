@@ -79,9 +79,9 @@ class NativeWrapperTest {
 
   static NativeProgram program() {
     return new NativeProgram("toy", List.of(
-        new NativeProgram.Step("toy_double", "conv1", 4, 32),
+        new NativeProgram.Step("toy_double", "conv1", 4, 32, "conv 1x1", "1x4x4"),
         new NativeProgram.Step("toy_relu", "conv1", 1, 16),
-        new NativeProgram.Step("toy_dense", "fc", 3, 96)),
+        new NativeProgram.Step("toy_dense", "fc", 3, 96, "fc", "3")),
         WEIGHTS, 35, 16, 0, 32, 16, 3, "x86-64", "+sse2");
   }
 
@@ -170,6 +170,8 @@ class NativeWrapperTest {
       assertEquals(List.of("a", "b", "c"), m.labels());
       assertEquals(List.of("conv1", "fc"), m.layers(), "two steps of conv1 make one layer");
       assertArrayEquals(new long[] {48, 96}, m.layerFlops());
+      assertEquals(List.of("conv 1x1", "fc"), m.layerKinds(), "a layer's kind and shape are its first step's");
+      assertEquals(List.of("1x4x4", "3"), m.layerShapes());
       m.predict(input(1, 1), 1);
       assertArrayEquals(new long[2], m.layerNanos(), "no timing without -Dresnetc.profile=true");
     }
