@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the JMH inference benchmark in one run and prints docs/benchmarks.md's table. Not part of the test command.
-#   bench/run.sh                      # the documented run: every backend and ONNX Runtime (about 15 minutes)
+#   bench/run.sh                      # the documented run: every backend and ONNX Runtime (about 15 minutes);
+#                                     # writes the table into docs/benchmarks.md
 #   bench/run.sh -p model=resnet20    # JMH options replace the default selection
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ else
   # The reference interpreter only on the small model (a ResNet-50 prediction takes it half a second).
   jmh -p model=resnet20 -rf json -rff bench/results-resnet20.json
   jmh -p model=resnet50 -p backend=java,native,ort -rf json -rff bench/results-resnet50.json
-  "$JAVA_HOME/bin/java" -cp "$cp" resnetc.bench.Table bench/results-resnet20.json bench/results-resnet50.json
+  "$JAVA_HOME/bin/java" -cp "$cp" resnetc.bench.Table --update docs/benchmarks.md bench/results-resnet20.json bench/results-resnet50.json
   exit
 fi
 "$JAVA_HOME/bin/java" -cp "$cp" resnetc.bench.Table "$out"

@@ -6,7 +6,6 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLongArray;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import resnetc.runtime.CompiledModel;
 import resnetc.runtime.Preprocessing;
@@ -16,7 +15,7 @@ import resnetc.runtime.Weights;
 /**
  * resnet20 compiled by resnetc from resnet20.resnet. Generated code: do not edit; regenerate with resnetc compile.
  *
- * <p>21 layers, activation arena 32768 floats per image (131072 of the naive 766248 bytes), weights 621298 floats.
+ * <p>21 layers, activation arena 32768 floats per image (131072 of the naive 766248 bytes), weights 269034 floats.
  */
 public final class Resnet20 implements CompiledModel {
   private static final String NAME = "resnet20";
@@ -37,7 +36,7 @@ public final class Resnet20 implements CompiledModel {
   /**
    * Staging floats per image (padded, phase-split conv inputs).
    */
-  private static final int SCRATCH = 149636;
+  private static final int SCRATCH = 18498;
 
   /**
    * Floats past the arena so a vector tile may read beyond the last value (it never stores there).
@@ -48,7 +47,7 @@ public final class Resnet20 implements CompiledModel {
 
   private static final int OUT = 64;
 
-  private static final long WEIGHTS = 621298L;
+  private static final long WEIGHTS = 269034L;
 
   /**
    * The Vector API kernels run when the module is present (java --add-modules jdk.incubator.vector).
@@ -385,7 +384,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -397,52 +396,12 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 2768 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 2768 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[2752 + t % 16], a, Y + t * 1024, 32, 32, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
+        int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
@@ -471,7 +430,7 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
+        int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
@@ -509,7 +468,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -521,62 +480,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 9192 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 9192 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[9176 + t % 16], a, Y + t * 1024, 32, 32, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 6872 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9176 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9176 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9176 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 5072 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 1024;
@@ -595,18 +514,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 6872 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9176 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 5072 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -633,7 +552,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -645,62 +564,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 15608 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 15608 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[15592 + t % 16], a, Y + t * 1024, 32, 32, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 13288 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 15592 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 15592 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 15592 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 7392 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 1024;
@@ -719,18 +598,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 13288 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 15592 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 7392 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -757,7 +636,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -769,62 +648,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 22024 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 22024 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[22008 + t % 16], a, Y + t * 1024, 32, 32, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 19704 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 22008 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 22008 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 22008 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 9712 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 1024;
@@ -843,18 +682,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 19704 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 22008 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 9712 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -881,7 +720,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -893,62 +732,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 28440 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 28440 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[28424 + t % 16], a, Y + t * 1024, 32, 32, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 26120 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 28424 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 28424 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 28424 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 12032 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 1024;
@@ -967,18 +766,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 26120 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 28424 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 12032 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1005,7 +804,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 149636 + t % 16 * 1156;
+      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
       for (int i = 0; i < 34; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 34;
         if (iy < 0 || iy >= 32) {
@@ -1017,62 +816,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 33, row + 34, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 16 x 16 tiles per plane
-      team.run(n * 16, t -> Simd.winoIn(WIDE, s, t / 16 * 149636 + t % 16 * 1156, 34, 16, 16, t / 16 * 149636 + 18532 + t % 16 * 256, 4096));
-      if (WIDE) {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 34856 + tile * 128;
-          for (int pt = band * 6 / 1, end = (band + 1) * 6 / 1; pt < end; pt++) {
-            int q = pt * 48, valid = 256 - q;
-            if (valid > 32) {
-              Simd.tile16_8x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi, 6864, s, mi + q, 256);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 32, t -> {
-          int b = t / 32, j = t % 32, tile = j / 1, band = j % 1, xi = tile / 2, oc = tile % 2 * 8;
-          int vi = b * 149636 + 18532 + xi * 4096, mi = b * 149636 + 84068 + (xi * 16 + oc) * 256, wi = 34856 + tile * 128;
-          for (int pt = band * 11 / 1, end = (band + 1) * 11 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 256 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 256, 16, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 1024 + q, 256);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 16, t -> Simd.winoOut(WIDE, s, t / 16 * 149636 + 84068 + t % 16 * 256, 4096, 16, 16, w[34840 + t % 16], a, Y + t * 1024, 32, 32, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 32536 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[384];
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 34840 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 34840 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 34840 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 14352 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 1024;
@@ -1091,18 +850,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t / 32, j = t % 32;
         int tile = j / 16, band = j % 16, oc = tile * 8;
-        int xi = b * 149636 + oc / 16 * 18496;
-        int wi = 32536 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
+        int xi = b * 18498 + oc / 16 * 18496;
+        int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
         float[] tmp = new float[192];
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 34840 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 14352 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1173,16 +932,16 @@ public final class Resnet20 implements CompiledModel {
         int b = t / 24, j = t % 24;
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
-        int wi = 38952 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
+        int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 272 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 43560 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 43560 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 43560 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 1156, 16, TAPS, w, wi, 18976 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1202,17 +961,17 @@ public final class Resnet20 implements CompiledModel {
         int b = t / 32, j = t % 32;
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
-        int wi = 38952 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
+        int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 272 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 43560 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 1156, 16, TAPS, w, wi + h * 4, 18976 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1257,16 +1016,16 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
-        int wi = 43592 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 52808 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 52808 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 52808 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 28224 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1292,17 +1051,17 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
-        int wi = 43592 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 52808 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 28224 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1335,7 +1094,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 75972 + t % 32 * 324;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
       for (int i = 0; i < 18; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 18;
         if (iy < 0 || iy >= 16) {
@@ -1347,60 +1106,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 17, row + 18, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 8 x 8 tiles per plane
-      team.run(n * 32, t -> Simd.winoIn(WIDE, s, t / 32 * 75972 + t % 32 * 324, 18, 8, 8, t / 32 * 75972 + 10404 + t % 32 * 64, 2048));
-      if (WIDE) {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 62088 + tile * 256;
-          for (int pt = band * 2 / 1, end = (band + 1) * 2 / 1; pt < end; pt++) {
-            int q = pt * 32, valid = 64 - q;
-            if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 62088 + tile * 256;
-          for (int pt = band * 3 / 1, end = (band + 1) * 3 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 64 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 32, t -> Simd.winoOut(WIDE, s, t / 32 * 75972 + 43172 + t % 32 * 64, 2048, 8, 8, w[62056 + t % 32], a, Y + t * 256, 16, 16, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
       team.run(n * 24, t -> {
         int b = t % n, j = t / n;
         int tile = j / 6, band = j % 6, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 52840 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 62056 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 62056 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 62056 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 37472 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1419,18 +1140,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 8, band = j % 8, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 52840 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 62056 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 37472 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1457,7 +1178,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 75972 + t % 32 * 324;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
       for (int i = 0; i < 18; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 18;
         if (iy < 0 || iy >= 16) {
@@ -1469,60 +1190,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 17, row + 18, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 8 x 8 tiles per plane
-      team.run(n * 32, t -> Simd.winoIn(WIDE, s, t / 32 * 75972 + t % 32 * 324, 18, 8, 8, t / 32 * 75972 + 10404 + t % 32 * 64, 2048));
-      if (WIDE) {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 87720 + tile * 256;
-          for (int pt = band * 2 / 1, end = (band + 1) * 2 / 1; pt < end; pt++) {
-            int q = pt * 32, valid = 64 - q;
-            if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 87720 + tile * 256;
-          for (int pt = band * 3 / 1, end = (band + 1) * 3 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 64 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 32, t -> Simd.winoOut(WIDE, s, t / 32 * 75972 + 43172 + t % 32 * 64, 2048, 8, 8, w[87688 + t % 32], a, Y + t * 256, 16, 16, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
       team.run(n * 24, t -> {
         int b = t % n, j = t / n;
         int tile = j / 6, band = j % 6, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 78472 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 87688 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 87688 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 87688 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 46720 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1541,18 +1224,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 8, band = j % 8, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 78472 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 87688 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 46720 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1579,7 +1262,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 75972 + t % 32 * 324;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
       for (int i = 0; i < 18; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 18;
         if (iy < 0 || iy >= 16) {
@@ -1591,60 +1274,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 17, row + 18, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 8 x 8 tiles per plane
-      team.run(n * 32, t -> Simd.winoIn(WIDE, s, t / 32 * 75972 + t % 32 * 324, 18, 8, 8, t / 32 * 75972 + 10404 + t % 32 * 64, 2048));
-      if (WIDE) {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 113352 + tile * 256;
-          for (int pt = band * 2 / 1, end = (band + 1) * 2 / 1; pt < end; pt++) {
-            int q = pt * 32, valid = 64 - q;
-            if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 113352 + tile * 256;
-          for (int pt = band * 3 / 1, end = (band + 1) * 3 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 64 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 32, t -> Simd.winoOut(WIDE, s, t / 32 * 75972 + 43172 + t % 32 * 64, 2048, 8, 8, w[113320 + t % 32], a, Y + t * 256, 16, 16, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
       team.run(n * 24, t -> {
         int b = t % n, j = t / n;
         int tile = j / 6, band = j % 6, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 104104 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 113320 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 113320 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 113320 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 55968 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1663,18 +1308,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 8, band = j % 8, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 104104 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 113320 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 55968 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1701,7 +1346,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 75972 + t % 32 * 324;
+      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
       for (int i = 0; i < 18; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 18;
         if (iy < 0 || iy >= 16) {
@@ -1713,60 +1358,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 17, row + 18, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 8 x 8 tiles per plane
-      team.run(n * 32, t -> Simd.winoIn(WIDE, s, t / 32 * 75972 + t % 32 * 324, 18, 8, 8, t / 32 * 75972 + 10404 + t % 32 * 64, 2048));
-      if (WIDE) {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 138984 + tile * 256;
-          for (int pt = band * 2 / 1, end = (band + 1) * 2 / 1; pt < end; pt++) {
-            int q = pt * 32, valid = 64 - q;
-            if (valid > 16) {
-              Simd.tile16_8x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            } else {
-              Simd.tile16_8x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi, 6864, s, mi + q, 64);
-            }
-          }
-        });
-      }
-      else {
-        team.run(n * 64, t -> {
-          int b = t / 64, j = t % 64, tile = j / 1, band = j % 1, xi = tile / 4, oc = tile % 4 * 8;
-          int vi = b * 75972 + 10404 + xi * 2048, mi = b * 75972 + 43172 + (xi * 32 + oc) * 64, wi = 138984 + tile * 256;
-          for (int pt = band * 3 / 1, end = (band + 1) * 3 / 1; pt < end; pt++) {
-            int q = pt * 24, valid = 64 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 16) {
-                Simd.tile8_4x3_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 64, 32, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 256 + q, 64);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 32, t -> Simd.winoOut(WIDE, s, t / 32 * 75972 + 43172 + t % 32 * 64, 2048, 8, 8, w[138952 + t % 32], a, Y + t * 256, 16, 16, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
       team.run(n * 24, t -> {
         int b = t % n, j = t / n;
         int tile = j / 6, band = j % 6, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 129736 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[384];
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 138952 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 138952 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 138952 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 65216 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 256;
@@ -1785,18 +1392,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 8, band = j % 8, oc = tile * 8;
-        int xi = b * 75972 + oc / 32 * 10368;
-        int wi = 129736 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
+        int xi = b * 10370 + oc / 32 * 10368;
+        int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
         float[] tmp = new float[192];
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 138952 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 65216 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1867,16 +1474,16 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
-        int wi = 155368 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
+        int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 72 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 173800 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 173800 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 173800 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 324, 32, TAPS, w, wi, 83680 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -1896,17 +1503,17 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 3, band = j % 3, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
-        int wi = 155368 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
+        int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 3 / 3, end = (band + 1) * 3 / 3; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 72 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 173800 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 324, 32, TAPS, w, wi + h * 4, 83680 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -1951,16 +1558,16 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
-        int wi = 173864 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 210728 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 210728 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 210728 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 120608 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -1986,17 +1593,17 @@ public final class Resnet20 implements CompiledModel {
         int b = t % n, j = t / n;
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
-        int wi = 173864 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 210728 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 120608 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -2029,7 +1636,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 39236 + t % 64 * 100;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
       for (int i = 0; i < 10; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 10;
         if (iy < 0 || iy >= 8) {
@@ -2041,54 +1648,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 9, row + 10, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 4 x 4 tiles per plane
-      team.run(n * 64, t -> Simd.winoIn(WIDE, s, t / 64 * 39236 + t % 64 * 100, 10, 4, 4, t / 64 * 39236 + 6436 + t % 64 * 16, 1024));
-      if (WIDE) {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 247720 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            Simd.tile16_8x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi, 6864, s, mi + q, 16);
-          }
-        });
-      }
-      else {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 247720 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 64, t -> Simd.winoOut(WIDE, s, t / 64 * 39236 + 22820 + t % 64 * 16, 1024, 4, 4, w[247656 + t % 64], a, Y + t * 64, 8, 8, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
       team.run(n * 16, t -> {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 210792 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 247656 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 247656 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 247656 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 157536 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -2107,18 +1682,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 4, band = j % 4, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 210792 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 247656 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 157536 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -2145,7 +1720,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 39236 + t % 64 * 100;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
       for (int i = 0; i < 10; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 10;
         if (iy < 0 || iy >= 8) {
@@ -2157,54 +1732,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 9, row + 10, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 4 x 4 tiles per plane
-      team.run(n * 64, t -> Simd.winoIn(WIDE, s, t / 64 * 39236 + t % 64 * 100, 10, 4, 4, t / 64 * 39236 + 6436 + t % 64 * 16, 1024));
-      if (WIDE) {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 350184 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            Simd.tile16_8x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi, 6864, s, mi + q, 16);
-          }
-        });
-      }
-      else {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 350184 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 64, t -> Simd.winoOut(WIDE, s, t / 64 * 39236 + 22820 + t % 64 * 16, 1024, 4, 4, w[350120 + t % 64], a, Y + t * 64, 8, 8, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
       team.run(n * 16, t -> {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 313256 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 350120 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 350120 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 350120 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 194464 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -2223,18 +1766,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 4, band = j % 4, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 313256 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 350120 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 194464 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -2261,7 +1804,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 39236 + t % 64 * 100;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
       for (int i = 0; i < 10; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 10;
         if (iy < 0 || iy >= 8) {
@@ -2273,54 +1816,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 9, row + 10, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 4 x 4 tiles per plane
-      team.run(n * 64, t -> Simd.winoIn(WIDE, s, t / 64 * 39236 + t % 64 * 100, 10, 4, 4, t / 64 * 39236 + 6436 + t % 64 * 16, 1024));
-      if (WIDE) {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 452648 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            Simd.tile16_8x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi, 6864, s, mi + q, 16);
-          }
-        });
-      }
-      else {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 452648 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 64, t -> Simd.winoOut(WIDE, s, t / 64 * 39236 + 22820 + t % 64 * 16, 1024, 4, 4, w[452584 + t % 64], a, Y + t * 64, 8, 8, NO_RESIDUAL, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
       team.run(n * 16, t -> {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 415720 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 452584 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 452584 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 452584 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 231392 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -2339,18 +1850,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 4, band = j % 4, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 415720 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 452584 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 231392 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -2377,7 +1888,7 @@ public final class Resnet20 implements CompiledModel {
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 39236 + t % 64 * 100;
+      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
       for (int i = 0; i < 10; i++) {
         int iy = i * 1 + -1, row = dst + 0 + i * 10;
         if (iy < 0 || iy >= 8) {
@@ -2389,54 +1900,22 @@ public final class Resnet20 implements CompiledModel {
         java.util.Arrays.fill(s, row + 9, row + 10, 0f);
       }
     });
-    if (VECTOR) {
-      // Winograd F(2x2, 3x3): 4 x 4 tiles per plane
-      team.run(n * 64, t -> Simd.winoIn(WIDE, s, t / 64 * 39236 + t % 64 * 100, 10, 4, 4, t / 64 * 39236 + 6436 + t % 64 * 16, 1024));
-      if (WIDE) {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 555112 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            Simd.tile16_8x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi, 6864, s, mi + q, 16);
-          }
-        });
-      }
-      else {
-        team.run(n * 128, t -> {
-          int b = t / 128, j = t % 128, tile = j / 1, band = j % 1, xi = tile / 8, oc = tile % 8 * 8;
-          int vi = b * 39236 + 6436 + xi * 1024, mi = b * 39236 + 22820 + (xi * 64 + oc) * 16, wi = 555112 + tile * 512;
-          for (int pt = band * 1 / 1, end = (band + 1) * 1 / 1; pt < end; pt++) {
-            int q = pt * 16, valid = 16 - q;
-            for (int h = 0; h < 2; h++) {
-              if (valid > 8) {
-                Simd.tile8_4x2_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              } else {
-                Simd.tile8_4x1_w8(s, vi + q, 16, 64, Simd.TAP0, w, wi + h * 4, 6864, s, mi + h * 64 + q, 16);
-              }
-            }
-          }
-        });
-      }
-      team.run(n * 64, t -> Simd.winoOut(WIDE, s, t / 64 * 39236 + 22820 + t % 64 * 16, 1024, 4, 4, w[555048 + t % 64], a, Y + t * 64, 8, 8, R - Y, true));
-      return;
-    }
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
       team.run(n * 16, t -> {
         int b = t % n, j = t / n;
         int tile = j / 2, band = j % 2, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 518184 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[384];
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
-            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 555048 + oc, tmp, 0, 48);
+            Simd.tile16_8x3_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
           } else if (valid > 16) {
-            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 555048 + oc, tmp, 0, 48);
+            Simd.tile16_8x2_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
           } else {
-            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 555048 + oc, tmp, 0, 48);
+            Simd.tile16_8x1_w8(s, xi + q, 100, 64, TAPS, w, wi, 268320 + oc, tmp, 0, 48);
           }
           for (int i = 0; i < 8; i++) {
             int ti = i * 48 - q, yc = yb + i * 64;
@@ -2455,18 +1934,18 @@ public final class Resnet20 implements CompiledModel {
       team.run(n * 32, t -> {
         int b = t % n, j = t / n;
         int tile = j / 4, band = j % 4, oc = tile * 8;
-        int xi = b * 39236 + oc / 64 * 6400;
-        int wi = 518184 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
+        int xi = b * 6402 + oc / 64 * 6400;
+        int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
         float[] tmp = new float[192];
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
             if (valid > 16) {
-              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x3_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
             } else if (valid > 8) {
-              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x2_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
             } else {
-              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 555048 + oc + h * 4, tmp, h * 96, 24);
+              if (VECTOR) Simd.tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24); else tile8_4x1_w8(s, xi + q, 100, 64, TAPS, w, wi + h * 4, 268320 + oc + h * 4, tmp, h * 96, 24);
             }
           }
           for (int i = 0; i < 8; i++) {
@@ -2503,9 +1982,9 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 64 * n;
     team.run(n, t -> {
       for (int m = 0; m < 10; m++) {
-        int wr = 620648 + m * 64, xr = X + t * 64;
+        int wr = 268384 + m * 64, xr = X + t * 64;
         float sum = VECTOR ? Simd.dot(a, xr, w, wr, 64) : dot(a, xr, w, wr, 64);
-        a[Y + t * 10 + m] = sum + w[621288 + m];
+        a[Y + t * 10 + m] = sum + w[269024 + m];
       }
     });
   }
@@ -2607,24 +2086,6 @@ public final class Resnet20 implements CompiledModel {
     static final VectorSpecies<Float> SP16 = FloatVector.SPECIES_512;
 
     static final VectorSpecies<Float> SP = SP8;
-
-    static final int[] TAP0 = {0};
-
-    static final VectorShuffle<Float> EVEN16 = VectorShuffle.fromValues(SP16, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-
-    static final VectorShuffle<Float> ODD16 = VectorShuffle.fromValues(SP16, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-
-    static final VectorShuffle<Float> ZIPLO16 = VectorShuffle.fromValues(SP16, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-
-    static final VectorShuffle<Float> ZIPHI16 = VectorShuffle.fromValues(SP16, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-
-    static final VectorShuffle<Float> EVEN8 = VectorShuffle.fromValues(SP8, 0, 2, 4, 6, 8, 10, 12, 14);
-
-    static final VectorShuffle<Float> ODD8 = VectorShuffle.fromValues(SP8, 1, 3, 5, 7, 9, 11, 13, 15);
-
-    static final VectorShuffle<Float> ZIPLO8 = VectorShuffle.fromValues(SP8, 0, 8, 1, 9, 2, 10, 3, 11);
-
-    static final VectorShuffle<Float> ZIPHI8 = VectorShuffle.fromValues(SP8, 4, 12, 5, 13, 6, 14, 7, 15);
 
     static int preferredLanes() {
       return FloatVector.SPECIES_PREFERRED.length();
@@ -2992,217 +2453,6 @@ public final class Resnet20 implements CompiledModel {
       a10.intoArray(y, yo + 1 * yp + 0);
       a20.intoArray(y, yo + 2 * yp + 0);
       a30.intoArray(y, yo + 3 * yp + 0);
-    }
-
-    /**
-     * V = B^T d B of one staged plane's tiles, 16 at a time, into 16 planes {@code xs} floats apart.
-     */
-    static void winoIn16(float[] s, int src, int wq, int th, int tw, int dst, int xs) {
-      for (int ty = 0; ty < th; ty++) {
-        for (int tx = 0; tx < tw; tx += 16) {
-          int r0 = src + 2 * ty * wq + 2 * tx;
-          FloatVector p00 = FloatVector.fromArray(SP16, s, r0 + 0), q00 = FloatVector.fromArray(SP16, s, r0 + 16);
-          FloatVector d00 = p00.rearrange(EVEN16, q00), d01 = p00.rearrange(ODD16, q00);
-          FloatVector p01 = FloatVector.fromArray(SP16, s, r0 + 2), q01 = FloatVector.fromArray(SP16, s, r0 + 18);
-          FloatVector d02 = p01.rearrange(EVEN16, q01), d03 = p01.rearrange(ODD16, q01);
-          FloatVector p10 = FloatVector.fromArray(SP16, s, r0 + 1 * wq + 0), q10 = FloatVector.fromArray(SP16, s, r0 + 1 * wq + 16);
-          FloatVector d10 = p10.rearrange(EVEN16, q10), d11 = p10.rearrange(ODD16, q10);
-          FloatVector p11 = FloatVector.fromArray(SP16, s, r0 + 1 * wq + 2), q11 = FloatVector.fromArray(SP16, s, r0 + 1 * wq + 18);
-          FloatVector d12 = p11.rearrange(EVEN16, q11), d13 = p11.rearrange(ODD16, q11);
-          FloatVector p20 = FloatVector.fromArray(SP16, s, r0 + 2 * wq + 0), q20 = FloatVector.fromArray(SP16, s, r0 + 2 * wq + 16);
-          FloatVector d20 = p20.rearrange(EVEN16, q20), d21 = p20.rearrange(ODD16, q20);
-          FloatVector p21 = FloatVector.fromArray(SP16, s, r0 + 2 * wq + 2), q21 = FloatVector.fromArray(SP16, s, r0 + 2 * wq + 18);
-          FloatVector d22 = p21.rearrange(EVEN16, q21), d23 = p21.rearrange(ODD16, q21);
-          FloatVector p30 = FloatVector.fromArray(SP16, s, r0 + 3 * wq + 0), q30 = FloatVector.fromArray(SP16, s, r0 + 3 * wq + 16);
-          FloatVector d30 = p30.rearrange(EVEN16, q30), d31 = p30.rearrange(ODD16, q30);
-          FloatVector p31 = FloatVector.fromArray(SP16, s, r0 + 3 * wq + 2), q31 = FloatVector.fromArray(SP16, s, r0 + 3 * wq + 18);
-          FloatVector d32 = p31.rearrange(EVEN16, q31), d33 = p31.rearrange(ODD16, q31);
-          FloatVector b00 = d00.sub(d20), b10 = d10.add(d20), b20 = d20.sub(d10), b30 = d10.sub(d30);
-          FloatVector b01 = d01.sub(d21), b11 = d11.add(d21), b21 = d21.sub(d11), b31 = d11.sub(d31);
-          FloatVector b02 = d02.sub(d22), b12 = d12.add(d22), b22 = d22.sub(d12), b32 = d12.sub(d32);
-          FloatVector b03 = d03.sub(d23), b13 = d13.add(d23), b23 = d23.sub(d13), b33 = d13.sub(d33);
-          int at = dst + ty * tw + tx;
-          VectorMask<Float> m = SP16.indexInRange(tx, tw);
-          b00.sub(b02).intoArray(s, at + 0 * xs, m);
-          b01.add(b02).intoArray(s, at + 1 * xs, m);
-          b02.sub(b01).intoArray(s, at + 2 * xs, m);
-          b01.sub(b03).intoArray(s, at + 3 * xs, m);
-          b10.sub(b12).intoArray(s, at + 4 * xs, m);
-          b11.add(b12).intoArray(s, at + 5 * xs, m);
-          b12.sub(b11).intoArray(s, at + 6 * xs, m);
-          b11.sub(b13).intoArray(s, at + 7 * xs, m);
-          b20.sub(b22).intoArray(s, at + 8 * xs, m);
-          b21.add(b22).intoArray(s, at + 9 * xs, m);
-          b22.sub(b21).intoArray(s, at + 10 * xs, m);
-          b21.sub(b23).intoArray(s, at + 11 * xs, m);
-          b30.sub(b32).intoArray(s, at + 12 * xs, m);
-          b31.add(b32).intoArray(s, at + 13 * xs, m);
-          b32.sub(b31).intoArray(s, at + 14 * xs, m);
-          b31.sub(b33).intoArray(s, at + 15 * xs, m);
-        }
-      }
-    }
-
-    /**
-     * Y = A^T M A + bias (+ a[y + res]), ReLU, for one output channel's tiles, 16 at a time.
-     */
-    static void winoOut16(float[] s, int m, int xs, int th, int tw, float bias, float[] a, int y,
-        int oh, int ow, int res, boolean relu) {
-      for (int ty = 0; ty < th; ty++) {
-        for (int tx = 0; tx < tw; tx += 16) {
-          int at = m + ty * tw + tx, row = y + 2 * ty * ow;
-          winoRow0_16(s, at, xs, bias, a, row, 2 * tx, ow, res, relu);
-          if (2 * ty + 1 < oh) winoRow1_16(s, at, xs, bias, a, row + ow, 2 * tx, ow, res, relu);
-        }
-      }
-    }
-
-    static void winoRow0_16(float[] s, int at, int xs, float bias, float[] a, int row, int col,
-        int ow, int res, boolean relu) {
-      FloatVector u0 = FloatVector.fromArray(SP16, s, at + 0 * xs).add(FloatVector.fromArray(SP16, s, at + 4 * xs)).add(FloatVector.fromArray(SP16, s, at + 8 * xs));
-      FloatVector u1 = FloatVector.fromArray(SP16, s, at + 1 * xs).add(FloatVector.fromArray(SP16, s, at + 5 * xs)).add(FloatVector.fromArray(SP16, s, at + 9 * xs));
-      FloatVector u2 = FloatVector.fromArray(SP16, s, at + 2 * xs).add(FloatVector.fromArray(SP16, s, at + 6 * xs)).add(FloatVector.fromArray(SP16, s, at + 10 * xs));
-      FloatVector u3 = FloatVector.fromArray(SP16, s, at + 3 * xs).add(FloatVector.fromArray(SP16, s, at + 7 * xs)).add(FloatVector.fromArray(SP16, s, at + 11 * xs));
-      FloatVector c0 = u0.add(u1).add(u2), c1 = u1.sub(u2).sub(u3);
-      VectorMask<Float> klo = SP16.indexInRange(col + 0, ow);
-      FloatVector lo = c0.rearrange(ZIPLO16, c1).add(bias);
-      if (res != NO_RESIDUAL) lo = lo.add(FloatVector.fromArray(SP16, a, row + col + 0 + res, klo));
-      if (relu) lo = lo.max(0f);
-      lo.intoArray(a, row + col + 0, klo);
-      VectorMask<Float> khi = SP16.indexInRange(col + 16, ow);
-      FloatVector hi = c0.rearrange(ZIPHI16, c1).add(bias);
-      if (res != NO_RESIDUAL) hi = hi.add(FloatVector.fromArray(SP16, a, row + col + 16 + res, khi));
-      if (relu) hi = hi.max(0f);
-      hi.intoArray(a, row + col + 16, khi);
-    }
-
-    static void winoRow1_16(float[] s, int at, int xs, float bias, float[] a, int row, int col,
-        int ow, int res, boolean relu) {
-      FloatVector u0 = FloatVector.fromArray(SP16, s, at + 4 * xs).sub(FloatVector.fromArray(SP16, s, at + 8 * xs)).sub(FloatVector.fromArray(SP16, s, at + 12 * xs));
-      FloatVector u1 = FloatVector.fromArray(SP16, s, at + 5 * xs).sub(FloatVector.fromArray(SP16, s, at + 9 * xs)).sub(FloatVector.fromArray(SP16, s, at + 13 * xs));
-      FloatVector u2 = FloatVector.fromArray(SP16, s, at + 6 * xs).sub(FloatVector.fromArray(SP16, s, at + 10 * xs)).sub(FloatVector.fromArray(SP16, s, at + 14 * xs));
-      FloatVector u3 = FloatVector.fromArray(SP16, s, at + 7 * xs).sub(FloatVector.fromArray(SP16, s, at + 11 * xs)).sub(FloatVector.fromArray(SP16, s, at + 15 * xs));
-      FloatVector c0 = u0.add(u1).add(u2), c1 = u1.sub(u2).sub(u3);
-      VectorMask<Float> klo = SP16.indexInRange(col + 0, ow);
-      FloatVector lo = c0.rearrange(ZIPLO16, c1).add(bias);
-      if (res != NO_RESIDUAL) lo = lo.add(FloatVector.fromArray(SP16, a, row + col + 0 + res, klo));
-      if (relu) lo = lo.max(0f);
-      lo.intoArray(a, row + col + 0, klo);
-      VectorMask<Float> khi = SP16.indexInRange(col + 16, ow);
-      FloatVector hi = c0.rearrange(ZIPHI16, c1).add(bias);
-      if (res != NO_RESIDUAL) hi = hi.add(FloatVector.fromArray(SP16, a, row + col + 16 + res, khi));
-      if (relu) hi = hi.max(0f);
-      hi.intoArray(a, row + col + 16, khi);
-    }
-
-    /**
-     * V = B^T d B of one staged plane's tiles, 8 at a time, into 16 planes {@code xs} floats apart.
-     */
-    static void winoIn8(float[] s, int src, int wq, int th, int tw, int dst, int xs) {
-      for (int ty = 0; ty < th; ty++) {
-        for (int tx = 0; tx < tw; tx += 8) {
-          int r0 = src + 2 * ty * wq + 2 * tx;
-          FloatVector p00 = FloatVector.fromArray(SP8, s, r0 + 0), q00 = FloatVector.fromArray(SP8, s, r0 + 8);
-          FloatVector d00 = p00.rearrange(EVEN8, q00), d01 = p00.rearrange(ODD8, q00);
-          FloatVector p01 = FloatVector.fromArray(SP8, s, r0 + 2), q01 = FloatVector.fromArray(SP8, s, r0 + 10);
-          FloatVector d02 = p01.rearrange(EVEN8, q01), d03 = p01.rearrange(ODD8, q01);
-          FloatVector p10 = FloatVector.fromArray(SP8, s, r0 + 1 * wq + 0), q10 = FloatVector.fromArray(SP8, s, r0 + 1 * wq + 8);
-          FloatVector d10 = p10.rearrange(EVEN8, q10), d11 = p10.rearrange(ODD8, q10);
-          FloatVector p11 = FloatVector.fromArray(SP8, s, r0 + 1 * wq + 2), q11 = FloatVector.fromArray(SP8, s, r0 + 1 * wq + 10);
-          FloatVector d12 = p11.rearrange(EVEN8, q11), d13 = p11.rearrange(ODD8, q11);
-          FloatVector p20 = FloatVector.fromArray(SP8, s, r0 + 2 * wq + 0), q20 = FloatVector.fromArray(SP8, s, r0 + 2 * wq + 8);
-          FloatVector d20 = p20.rearrange(EVEN8, q20), d21 = p20.rearrange(ODD8, q20);
-          FloatVector p21 = FloatVector.fromArray(SP8, s, r0 + 2 * wq + 2), q21 = FloatVector.fromArray(SP8, s, r0 + 2 * wq + 10);
-          FloatVector d22 = p21.rearrange(EVEN8, q21), d23 = p21.rearrange(ODD8, q21);
-          FloatVector p30 = FloatVector.fromArray(SP8, s, r0 + 3 * wq + 0), q30 = FloatVector.fromArray(SP8, s, r0 + 3 * wq + 8);
-          FloatVector d30 = p30.rearrange(EVEN8, q30), d31 = p30.rearrange(ODD8, q30);
-          FloatVector p31 = FloatVector.fromArray(SP8, s, r0 + 3 * wq + 2), q31 = FloatVector.fromArray(SP8, s, r0 + 3 * wq + 10);
-          FloatVector d32 = p31.rearrange(EVEN8, q31), d33 = p31.rearrange(ODD8, q31);
-          FloatVector b00 = d00.sub(d20), b10 = d10.add(d20), b20 = d20.sub(d10), b30 = d10.sub(d30);
-          FloatVector b01 = d01.sub(d21), b11 = d11.add(d21), b21 = d21.sub(d11), b31 = d11.sub(d31);
-          FloatVector b02 = d02.sub(d22), b12 = d12.add(d22), b22 = d22.sub(d12), b32 = d12.sub(d32);
-          FloatVector b03 = d03.sub(d23), b13 = d13.add(d23), b23 = d23.sub(d13), b33 = d13.sub(d33);
-          int at = dst + ty * tw + tx;
-          VectorMask<Float> m = SP8.indexInRange(tx, tw);
-          b00.sub(b02).intoArray(s, at + 0 * xs, m);
-          b01.add(b02).intoArray(s, at + 1 * xs, m);
-          b02.sub(b01).intoArray(s, at + 2 * xs, m);
-          b01.sub(b03).intoArray(s, at + 3 * xs, m);
-          b10.sub(b12).intoArray(s, at + 4 * xs, m);
-          b11.add(b12).intoArray(s, at + 5 * xs, m);
-          b12.sub(b11).intoArray(s, at + 6 * xs, m);
-          b11.sub(b13).intoArray(s, at + 7 * xs, m);
-          b20.sub(b22).intoArray(s, at + 8 * xs, m);
-          b21.add(b22).intoArray(s, at + 9 * xs, m);
-          b22.sub(b21).intoArray(s, at + 10 * xs, m);
-          b21.sub(b23).intoArray(s, at + 11 * xs, m);
-          b30.sub(b32).intoArray(s, at + 12 * xs, m);
-          b31.add(b32).intoArray(s, at + 13 * xs, m);
-          b32.sub(b31).intoArray(s, at + 14 * xs, m);
-          b31.sub(b33).intoArray(s, at + 15 * xs, m);
-        }
-      }
-    }
-
-    /**
-     * Y = A^T M A + bias (+ a[y + res]), ReLU, for one output channel's tiles, 8 at a time.
-     */
-    static void winoOut8(float[] s, int m, int xs, int th, int tw, float bias, float[] a, int y,
-        int oh, int ow, int res, boolean relu) {
-      for (int ty = 0; ty < th; ty++) {
-        for (int tx = 0; tx < tw; tx += 8) {
-          int at = m + ty * tw + tx, row = y + 2 * ty * ow;
-          winoRow0_8(s, at, xs, bias, a, row, 2 * tx, ow, res, relu);
-          if (2 * ty + 1 < oh) winoRow1_8(s, at, xs, bias, a, row + ow, 2 * tx, ow, res, relu);
-        }
-      }
-    }
-
-    static void winoRow0_8(float[] s, int at, int xs, float bias, float[] a, int row, int col,
-        int ow, int res, boolean relu) {
-      FloatVector u0 = FloatVector.fromArray(SP8, s, at + 0 * xs).add(FloatVector.fromArray(SP8, s, at + 4 * xs)).add(FloatVector.fromArray(SP8, s, at + 8 * xs));
-      FloatVector u1 = FloatVector.fromArray(SP8, s, at + 1 * xs).add(FloatVector.fromArray(SP8, s, at + 5 * xs)).add(FloatVector.fromArray(SP8, s, at + 9 * xs));
-      FloatVector u2 = FloatVector.fromArray(SP8, s, at + 2 * xs).add(FloatVector.fromArray(SP8, s, at + 6 * xs)).add(FloatVector.fromArray(SP8, s, at + 10 * xs));
-      FloatVector u3 = FloatVector.fromArray(SP8, s, at + 3 * xs).add(FloatVector.fromArray(SP8, s, at + 7 * xs)).add(FloatVector.fromArray(SP8, s, at + 11 * xs));
-      FloatVector c0 = u0.add(u1).add(u2), c1 = u1.sub(u2).sub(u3);
-      VectorMask<Float> klo = SP8.indexInRange(col + 0, ow);
-      FloatVector lo = c0.rearrange(ZIPLO8, c1).add(bias);
-      if (res != NO_RESIDUAL) lo = lo.add(FloatVector.fromArray(SP8, a, row + col + 0 + res, klo));
-      if (relu) lo = lo.max(0f);
-      lo.intoArray(a, row + col + 0, klo);
-      VectorMask<Float> khi = SP8.indexInRange(col + 8, ow);
-      FloatVector hi = c0.rearrange(ZIPHI8, c1).add(bias);
-      if (res != NO_RESIDUAL) hi = hi.add(FloatVector.fromArray(SP8, a, row + col + 8 + res, khi));
-      if (relu) hi = hi.max(0f);
-      hi.intoArray(a, row + col + 8, khi);
-    }
-
-    static void winoRow1_8(float[] s, int at, int xs, float bias, float[] a, int row, int col,
-        int ow, int res, boolean relu) {
-      FloatVector u0 = FloatVector.fromArray(SP8, s, at + 4 * xs).sub(FloatVector.fromArray(SP8, s, at + 8 * xs)).sub(FloatVector.fromArray(SP8, s, at + 12 * xs));
-      FloatVector u1 = FloatVector.fromArray(SP8, s, at + 5 * xs).sub(FloatVector.fromArray(SP8, s, at + 9 * xs)).sub(FloatVector.fromArray(SP8, s, at + 13 * xs));
-      FloatVector u2 = FloatVector.fromArray(SP8, s, at + 6 * xs).sub(FloatVector.fromArray(SP8, s, at + 10 * xs)).sub(FloatVector.fromArray(SP8, s, at + 14 * xs));
-      FloatVector u3 = FloatVector.fromArray(SP8, s, at + 7 * xs).sub(FloatVector.fromArray(SP8, s, at + 11 * xs)).sub(FloatVector.fromArray(SP8, s, at + 15 * xs));
-      FloatVector c0 = u0.add(u1).add(u2), c1 = u1.sub(u2).sub(u3);
-      VectorMask<Float> klo = SP8.indexInRange(col + 0, ow);
-      FloatVector lo = c0.rearrange(ZIPLO8, c1).add(bias);
-      if (res != NO_RESIDUAL) lo = lo.add(FloatVector.fromArray(SP8, a, row + col + 0 + res, klo));
-      if (relu) lo = lo.max(0f);
-      lo.intoArray(a, row + col + 0, klo);
-      VectorMask<Float> khi = SP8.indexInRange(col + 8, ow);
-      FloatVector hi = c0.rearrange(ZIPHI8, c1).add(bias);
-      if (res != NO_RESIDUAL) hi = hi.add(FloatVector.fromArray(SP8, a, row + col + 8 + res, khi));
-      if (relu) hi = hi.max(0f);
-      hi.intoArray(a, row + col + 8, khi);
-    }
-
-    static void winoIn(boolean wide, float[] s, int src, int wq, int th, int tw, int dst, int xs) {
-      if (wide) winoIn16(s, src, wq, th, tw, dst, xs); else winoIn8(s, src, wq, th, tw, dst, xs);
-    }
-
-    static void winoOut(boolean wide, float[] s, int m, int xs, int th, int tw, float bias,
-        float[] a, int y, int oh, int ow, int res, boolean relu) {
-      if (wide) winoOut16(s, m, xs, th, tw, bias, a, y, oh, ow, res, relu); else winoOut8(s, m, xs, th, tw, bias, a, y, oh, ow, res, relu);
     }
 
     static float dot(float[] x, int xi, float[] w, int wi, int len) {

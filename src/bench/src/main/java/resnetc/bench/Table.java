@@ -22,9 +22,29 @@ import resnetc.ir.Summary;
 public final class Table {
   record Row(String model, String backend, int batch, int threads, double medianMs) {}
 
+  /** The table between these lines of a markdown file is replaced by {@code --update FILE}. */
+  static final String START = "<!-- bench:table -->", END = "<!-- bench:end -->";
+
+  /** {@code Table [--update FILE.md] RESULT.json...}: prints the table, and with --update writes it into FILE.md. */
   public static void main(String[] args) throws IOException {
     List<Row> rows = new ArrayList<>();
-    for (String file : args) rows.addAll(read(Path.of(file)));
+    Path update = null;
+    for (int i = 0; i < args.length; i++) {
+      if (args[i].equals("--update")) update = Path.of(args[++i]);
+      else rows.addAll(read(Path.of(args[i])));
+    }
+    String table = table(rows);
+    System.out.print(table);
+    if (update != null) {
+      String md = java.nio.file.Files.readString(update);
+      int a = md.indexOf(START), b = md.indexOf(END);
+      if (a < 0 || b < a) throw new IOException(update + ": no " + START + " ... " + END + " lines to replace");
+      java.nio.file.Files.writeString(update, md.substring(0, a + START.length()) + "\n" + table + md.substring(b));
+      System.out.println("updated " + update);
+    }
+  }
+
+  static String table(List<Row> rows) {
     Map<String, Long> macs = new HashMap<>();
     StringBuilder sb = new StringBuilder();
     sb.append("| model | batch | threads | backend | median ms/batch | ms/image | images/s | GFLOP/s | time vs ORT |\n");
@@ -43,7 +63,7 @@ public final class Table {
       sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %s | %.2f | %.3f | %.1f | %.1f | %s |%n", r.model(), r.batch(), r.threads(),
           r.backend(), r.medianMs(), perImage, 1000 / perImage, gflops, peer == null ? "-" : String.format(Locale.ROOT, "%.2fx", r.medianMs() / peer)));
     }
-    System.out.print(sb);
+    return sb.toString();
   }
 
   private static String key(Row r) {
