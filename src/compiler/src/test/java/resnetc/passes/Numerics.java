@@ -54,6 +54,15 @@ public final class Numerics {
    * and dense weight moved one ulp up or down at random. A pass that is exact up to rounding rounds its new weights
    * once, so its error is of this order. Deep random-weight ResNets amplify rounding a lot (ResNet-152: ~5e-4).
    */
+  /**
+   * The error a fast path may show against the interpreter on g: {@link #TOLERANCE}, or when {@code err} exceeds
+   * that, 4x the model's {@link #roundingFloor} (deep random-weight ResNets amplify any change of summation order,
+   * e.g. Winograd's, past 1e-4 of their largest output).
+   */
+  public static double allowedError(Graph g, double err, int batch) {
+    return err <= TOLERANCE ? TOLERANCE : Math.max(TOLERANCE, 4 * roundingFloor(g, batch, 11));
+  }
+
   public static double roundingFloor(Graph g, int batch, long seed) {
     Map<String, Tensor> constants = new LinkedHashMap<>(g.constants());
     Random r = new Random(seed);
