@@ -47,6 +47,7 @@ public final class JavaBackend {
   private static final ClassName FV = ClassName.get("jdk.incubator.vector", "FloatVector");
   private static final ClassName VM = ClassName.get("jdk.incubator.vector", "VectorMask");
   private static final ClassName SPECIES = ClassName.get("jdk.incubator.vector", "VectorSpecies");
+  private static final ClassName VOPS = ClassName.get("jdk.incubator.vector", "VectorOperators");
   private static final TypeName FLOATS = TypeName.get(float[].class);
 
   /** What the generated class says about itself beyond the graph. */
@@ -553,29 +554,119 @@ public final class JavaBackend {
         .addCode(b.build()).build();
   }
 
+  /**
+   * Max pooling, one output row at a time: the border columns (windows clamped to the image) one by one, the
+   * interior columns (windows inside the image, no clamping) through a kernel per window size and stride, vector
+   * where the Vector API is present. Rows are clamped once per output row. Every path takes the interpreter's
+   * maximum: over the window in row-major order {@code m = v} when {@code v > m} or v is NaN, from -infinity (so
+   * padding never wins, a NaN makes the output NaN, and of +0 and -0 the first one seen stays).
+   */
   private CodeBlock maxPool(Node n, Op.MaxPool p) {
     TensorType x = g.node(n.input(0)).type(), y = n.type();
-    int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3);
+    int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3), k = p.kernel(), sd = p.stride(), pad = p.pad();
+    // interior columns [ox0, ox1): ox * sd - pad >= 0 and ox * sd - pad + k <= w
+    int ox0 = Math.min(ow, Math.ceilDiv(pad, sd));
+    int ox1 = Math.max(ox0, Math.min(ow, w - k + pad < 0 ? 0 : Math.floorDiv(w - k + pad, sd) + 1));
+    String kernel = poolKernels(k, sd);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
     b.add("team.run(n * $L, t -> {\n$>", c);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
-    b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L)", p.stride(), p.pad(), p.stride(), p.pad(), p.kernel(), h);
-    b.beginControlFlow("for (int ox = 0; ox < $L; ox++)", ow);
-    b.addStatement("int x0 = Math.max(ox * $L - $L, 0), x1 = Math.min(ox * $L - $L + $L, $L)", p.stride(), p.pad(), p.stride(), p.pad(), p.kernel(), w);
-    b.addStatement("float m = Float.NEGATIVE_INFINITY");
-    b.beginControlFlow("for (int iy = y0; iy < y1; iy++)");
-    b.beginControlFlow("for (int ix = x0; ix < x1; ix++)");
-    b.addStatement("float v = a[xb + iy * $L + ix]", w);
-    b.addStatement("if (v > m || Float.isNaN(v)) m = v");
-    b.endControlFlow();
-    b.endControlFlow();
-    b.addStatement("a[yb + oy * $L + ox] = m", ow);
-    b.endControlFlow();
+    b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L), yr = yb + oy * $L", sd, pad, sd, pad, k, h, ow);
+    if (ox0 > 0 || ox1 < ow) {
+      b.add("// border columns: windows clamped to the image\n");
+      String border = CodeBlock.of("a[yr + ox] = windowMax(a, xb, $L, y0, y1, Math.max(ox * $L - $L, 0), Math.min(ox * $L - $L + $L, $L))",
+          w, sd, pad, sd, pad, k, w).toString();
+      if (ox0 > 0) b.addStatement("for (int ox = 0; ox < $L; ox++) $L", ox0, border);
+      if (ox1 < ow) b.addStatement("for (int ox = $L; ox < $L; ox++) $L", ox1, ow, border);
+      windowMaxKernel();
+    }
+    if (ox1 > ox0) {
+      b.add("// columns $L..$L: windows inside the image\n", ox0, ox1 - 1);
+      String args = CodeBlock.of("a, xb + y0 * $L + $L, $L, y1 - y0, a, yr + $L, $L", w, ox0 * sd - pad, w, ox0, ox1 - ox0).toString();
+      if (sd <= 2) {
+        b.addStatement("if (!VECTOR) $L($L); else if (WIDE) Simd.$L_16($L); else Simd.$L_8($L)", kernel, args, kernel, args, kernel, args);
+      } else {
+        b.addStatement("$L($L)", kernel, args);
+      }
+    }
     b.endControlFlow();
     b.add("$<});\n");
     return b.build();
+  }
+
+  /** The interior max-pool kernels of one window size and stride: scalar, and for strides 1 and 2 vector ones. */
+  private String poolKernels(int k, int sd) {
+    String name = "maxpool" + k + "s" + sd;
+    if (!microKernels.add(name)) return name;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder(name).addModifiers(Modifier.STATIC)
+        .addJavadoc("{@code y[yo + j] = max x[xi + r * xs + j * $L + kx]} over r < rows, kx < $L, for j < len (windows inside the image).\n", sd, k)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(int.class, "xs").addParameter(int.class, "rows")
+        .addParameter(FLOATS, "y").addParameter(int.class, "yo").addParameter(int.class, "len");
+    CodeBlock.Builder sc = CodeBlock.builder();
+    sc.beginControlFlow("for (int j = 0; j < len; j++)");
+    sc.addStatement("float m = Float.NEGATIVE_INFINITY");
+    sc.beginControlFlow("for (int r = 0, o = xi + j * $L; r < rows; r++, o += xs)", sd);
+    sc.beginControlFlow("for (int kx = 0; kx < $L; kx++)", k);
+    sc.addStatement("float v = x[o + kx]");
+    sc.addStatement("if (v > m || Float.isNaN(v)) m = v");
+    sc.endControlFlow();
+    sc.endControlFlow();
+    sc.addStatement("y[yo + j] = m");
+    sc.endControlFlow();
+    scalarKernels.add(sig.build().toBuilder().addCode(sc.build()).build());
+    if (sd > 2) return name;
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      if (sd == 2 && microKernels.add("even" + lanes)) {
+        simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
+            .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
+            .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
+                String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
+      }
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.add("// the last vector overlaps the one before it when lanes do not divide len; the values are the same\n");
+      v.beginControlFlow("if (len < $L)", lanes);
+      v.addStatement("$L(x, xi, xs, rows, y, yo, len)", name);
+      v.addStatement("return");
+      v.endControlFlow();
+      v.beginControlFlow("for (int j = 0; j < len; j += $L)", lanes);
+      v.addStatement("if (j > len - $L) j = len - $L", lanes, lanes);
+      v.add("// m: the interpreter's max of the values that are not NaN (v > m, in window order); z is NaN if any value is\n");
+      v.addStatement("$T m = $T.broadcast($L, Float.NEGATIVE_INFINITY), z = m", FV, FV, sp);
+      v.beginControlFlow("for (int r = 0, o = xi + j * $L; r < rows; r++, o += xs)", sd);
+      for (int kx = 0; kx < k; kx++) {
+        CodeBlock decl = kx == 0 ? CodeBlock.of("$T v", FV) : CodeBlock.of("v");
+        if (sd == 1) v.addStatement("$L = $T.fromArray($L, x, o$L)", decl, FV, sp, kx == 0 ? "" : " + " + kx);
+        else v.addStatement("$L = EVEN$L.selectFrom($T.fromArray($L, x, o$L), $T.fromArray($L, x, o + $L))",
+            decl, lanes, FV, sp, kx == 0 ? "" : " + " + kx, FV, sp, kx + lanes);
+        v.addStatement("m = m.blend(v, v.compare($T.GT, m))", VOPS);
+        v.addStatement("z = z.max(v)");
+      }
+      v.endControlFlow();
+      v.addStatement("m.blend(z, z.compare($T.NE, z)).intoArray(y, yo + j)", VOPS);
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName(name + "_" + lanes).addCode(v.build()).build());
+    }
+    return name;
+  }
+
+  /** The max of a window clamped to the image, for border columns. */
+  private void windowMaxKernel() {
+    if (!microKernels.add("windowMax")) return;
+    scalarKernels.add(MethodSpec.methodBuilder("windowMax").addModifiers(Modifier.STATIC).returns(float.class)
+        .addJavadoc("Max of {@code x[xb + iy * w + ix]} for iy in [y0, y1), ix in [x0, x1), row-major; a NaN wins; -infinity when empty.\n")
+        .addParameter(FLOATS, "x").addParameter(int.class, "xb").addParameter(int.class, "w").addParameter(int.class, "y0")
+        .addParameter(int.class, "y1").addParameter(int.class, "x0").addParameter(int.class, "x1")
+        .addStatement("float m = Float.NEGATIVE_INFINITY")
+        .beginControlFlow("for (int iy = y0; iy < y1; iy++)")
+        .beginControlFlow("for (int ix = x0; ix < x1; ix++)")
+        .addStatement("float v = x[xb + iy * w + ix]")
+        .addStatement("if (v > m || Float.isNaN(v)) m = v")
+        .endControlFlow()
+        .endControlFlow()
+        .addStatement("return m").build());
   }
 
   private CodeBlock avgPool(Node n, Op.AvgPool p) {
