@@ -2287,7 +2287,30 @@ public final class Resnet20 implements CompiledModel {
     }
 
     static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
-      for (int j = 0; j < len; j += 8) {
+      int j = 0;
+      if (WIDE) {
+        for (; j <= len - 16; j += 16) {
+          FloatVector y = FloatVector.fromArray(SP16, t, ti + j);
+          if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP16, a, yo + j + res));
+          if (relu) y = y.max(0f);
+          y.intoArray(a, yo + j);
+        }
+        if (j < len) {
+          VectorMask<Float> m = SP16.indexInRange(j, len);
+          FloatVector y = FloatVector.fromArray(SP16, t, ti + j, m);
+          if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP16, a, yo + j + res, m));
+          if (relu) y = y.max(0f);
+          y.intoArray(a, yo + j, m);
+        }
+        return;
+      }
+      for (; j <= len - 8; j += 8) {
+        FloatVector y = FloatVector.fromArray(SP8, t, ti + j);
+        if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP8, a, yo + j + res));
+        if (relu) y = y.max(0f);
+        y.intoArray(a, yo + j);
+      }
+      if (j < len) {
         VectorMask<Float> m = SP8.indexInRange(j, len);
         FloatVector y = FloatVector.fromArray(SP8, t, ti + j, m);
         if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP8, a, yo + j + res, m));

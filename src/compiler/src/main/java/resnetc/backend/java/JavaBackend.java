@@ -420,14 +420,14 @@ public final class JavaBackend {
     MethodSpec.Builder sig = MethodSpec.methodBuilder("finish").addModifiers(Modifier.STATIC)
         .addParameter(FLOATS, "t").addParameter(int.class, "ti").addParameter(FLOATS, "a").addParameter(int.class, "yo")
         .addParameter(int.class, "res").addParameter(boolean.class, "relu").addParameter(int.class, "len");
+    // Whole vectors, then one masked vector for the rest: 16 lanes where the conv tiles have them.
     CodeBlock.Builder v = CodeBlock.builder();
-    v.beginControlFlow("for (int j = 0; j < len; j += 8)");
-    v.addStatement("$T<Float> m = SP8.indexInRange(j, len)", VM);
-    v.addStatement("$T y = $T.fromArray(SP8, t, ti + j, m)", FV, FV);
-    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray(SP8, a, yo + j + res, m))", FV);
-    v.addStatement("if (relu) y = y.max(0f)");
-    v.addStatement("y.intoArray(a, yo + j, m)");
+    v.addStatement("int j = 0");
+    v.beginControlFlow("if (WIDE)");
+    finishLoop(v, "SP16", 16);
+    v.addStatement("return");
     v.endControlFlow();
+    finishLoop(v, "SP8", 8);
     simd.addMethod(sig.build().toBuilder().addCode(v.build()).build());
     CodeBlock.Builder sc = CodeBlock.builder();
     sc.beginControlFlow("for (int j = 0; j < len; j++)");
@@ -436,6 +436,22 @@ public final class JavaBackend {
     sc.addStatement("a[yo + j] = relu ? Math.max(y, 0f) : y");
     sc.endControlFlow();
     scalarKernels.add(sig.addCode(sc.build()).build());
+  }
+
+  private static void finishLoop(CodeBlock.Builder v, String sp, int lanes) {
+    v.beginControlFlow("for (; j <= len - $L; j += $L)", lanes, lanes);
+    v.addStatement("$T y = $T.fromArray($L, t, ti + j)", FV, FV, sp);
+    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray($L, a, yo + j + res))", FV, sp);
+    v.addStatement("if (relu) y = y.max(0f)");
+    v.addStatement("y.intoArray(a, yo + j)");
+    v.endControlFlow();
+    v.beginControlFlow("if (j < len)");
+    v.addStatement("$T<Float> m = $L.indexInRange(j, len)", VM, sp);
+    v.addStatement("$T y = $T.fromArray($L, t, ti + j, m)", FV, FV, sp);
+    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray($L, a, yo + j + res, m))", FV, sp);
+    v.addStatement("if (relu) y = y.max(0f)");
+    v.addStatement("y.intoArray(a, yo + j, m)");
+    v.endControlFlow();
   }
 
   /** Name of the micro-kernel for this tile, generating it (and for 256-bit tiles its scalar twin) on first use. */
