@@ -531,43 +531,114 @@ public final class JavaBackend {
 
   // ---- the other layers: plain loops with literal shapes ----
 
+  /** Outputs per weight group of a dense layer: one 16-lane vector, two 8-lane ones. */
+  private static final int DENSE_GROUP = 16;
+  /** Outputs per dense task. */
+  private static final int DENSE_TASK = 64;
+
+  /**
+   * A dense layer as broadcast FMAs over output vectors, no horizontal sums. Weights are packed in groups of 16
+   * outputs, [group][in][16] (zeros past the last output), and a group is one sequential pass: output m sums
+   * {@code x[i] * w[m][i]} in four FMA chains over i mod 4, the first from the bias, then adds them as
+   * {@code (c0 + c1) + (c2 + c3)}: the same operations on every path, so deterministic. A task takes up to 64
+   * outputs for every image of the batch, so its weights come from memory once per batch.
+   */
   private CodeBlock dense(Node n) {
     TensorType wt = g.node(n.input(1)).type();
     int out = wt.dim(0), in = wt.dim(1);
-    long wOff = blob.add(n.input(1), out * in, () -> data(n.input(1)).data());
-    long bOff = n.inputs().size() > 2 ? blob.add(n.input(2), out, () -> data(n.input(2)).data()) : -1;
-    if (microKernels.add("dot")) {
-      simd.addMethod(dotKernel(true));
-      scalarKernels.add(dotKernel(false));
-    }
+    int padded = Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP;
+    long wOff = blob.add(n.input(1) + "#groups", (long) padded * in, () -> packDense(data(n.input(1)).data(), out, in));
+    String biasKey = n.inputs().size() > 2 ? n.input(2) + "#padded" : n.name() + "#zero-bias";
+    long bOff = blob.add(biasKey, padded, () -> java.util.Arrays.copyOf(n.inputs().size() > 2 ? data(n.input(2)).data() : new float[0], padded));
+    denseKernels();
+    int tasks = Math.ceilDiv(out, DENSE_TASK);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n, t -> {\n$>");
-    b.beginControlFlow("for (int m = 0; m < $L; m++)", out);
-    b.addStatement("int wr = $L + m * $L, xr = X + t * $L", wOff, in, in);
-    b.addStatement("float sum = VECTOR ? Simd.dot(a, xr, w, wr, $L) : dot(a, xr, w, wr, $L)", in, in);
-    b.addStatement(bOff >= 0 ? "a[Y + t * $L + m] = sum + w[$L + m]" : "a[Y + t * $L + m] = sum", out, bOff);
+    b.add("// $L outputs in $L task(s) of up to $L\n", out, tasks, DENSE_TASK);
+    b.add("team.run($L, t -> {\n$>", tasks);
+    b.addStatement("int wi = $L + t * $L, bi = $L + t * $L, count = Math.min($L, $L - t * $L)", wOff, (long) DENSE_TASK * in, bOff, DENSE_TASK,
+        DENSE_TASK, out, DENSE_TASK);
+    b.beginControlFlow("for (int b = 0; b < n; b++)");
+    b.addStatement("int xi = X + b * $L, yo = Y + b * $L + t * $L", in, out, DENSE_TASK);
+    String args = CodeBlock.of("a, xi, w, wi, bi, $L, a, yo, count", in).toString();
+    b.addStatement("if (!VECTOR) dense($L); else if (WIDE) Simd.dense16($L); else Simd.dense8($L)", args, args, args);
     b.endControlFlow();
     b.add("$<});\n");
     return b.build();
   }
 
-  /** {@code sum x[xi + i] * w[wi + i]} for i < len. */
-  private static MethodSpec dotKernel(boolean vector) {
-    CodeBlock.Builder b = CodeBlock.builder();
-    b.addStatement("int i = 0");
-    if (vector) {
-      b.addStatement("$T acc = $T.zero(SP)", FV, FV);
-      b.addStatement("for (; i <= len - 8; i += 8) acc = $T.fromArray(SP, x, xi + i).fma($T.fromArray(SP, w, wi + i), acc)", FV, FV);
-      b.addStatement("float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD)");
-    } else {
-      b.addStatement("float sum = 0f");
+  /** [out][in] to [group][in][16], zeros past out. */
+  private static float[] packDense(float[] w, int out, int in) {
+    float[] p = new float[Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP * in];
+    for (int m = 0; m < out; m++) {
+      for (int i = 0; i < in; i++) p[((m / DENSE_GROUP) * in + i) * DENSE_GROUP + m % DENSE_GROUP] = w[m * in + i];
     }
-    b.addStatement("for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum)");
-    b.addStatement("return sum");
-    return MethodSpec.methodBuilder("dot").addModifiers(Modifier.STATIC).returns(float.class)
-        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "w").addParameter(int.class, "wi").addParameter(int.class, "len")
-        .addCode(b.build()).build();
+    return p;
+  }
+
+  /** The dense kernels: scalar, 16 lanes (one vector per chain) and 8 lanes (two). */
+  private void denseKernels() {
+    if (!microKernels.add("dense")) return;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder("dense").addModifiers(Modifier.STATIC)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "w").addParameter(int.class, "wi")
+        .addParameter(int.class, "bi").addParameter(int.class, "len").addParameter(FLOATS, "y").addParameter(int.class, "yo")
+        .addParameter(int.class, "count");
+    CodeBlock.Builder sc = CodeBlock.builder();
+    sc.beginControlFlow("for (int m = 0; m < count; m++)");
+    sc.addStatement("float c0 = w[bi + m], c1 = 0f, c2 = 0f, c3 = 0f");
+    sc.addStatement("int i = 0, o = wi + m / $L * $L * len + m % $L", DENSE_GROUP, DENSE_GROUP, DENSE_GROUP);
+    sc.beginControlFlow("for (; i <= len - 4; i += 4, o += $L)", 4 * DENSE_GROUP);
+    for (int c = 0; c < 4; c++) {
+      sc.addStatement("c$L = Math.fma(x[xi + i$L], w[o$L], c$L)", c, c == 0 ? "" : " + " + c, c == 0 ? "" : " + " + c * DENSE_GROUP, c);
+    }
+    sc.endControlFlow();
+    for (int c = 0; c < 3; c++) {
+      sc.addStatement("if (i$L < len) c$L = Math.fma(x[xi + i$L], w[o$L], c$L)", c == 0 ? "" : " + " + c, c, c == 0 ? "" : " + " + c,
+          c == 0 ? "" : " + " + c * DENSE_GROUP, c);
+    }
+    sc.addStatement("y[yo + m] = (c0 + c1) + (c2 + c3)");
+    sc.endControlFlow();
+    scalarKernels.add(sig.build().toBuilder()
+        .addJavadoc("{@code y[yo + m] = w[bi + m] + sum x[xi + i] * w[m][i]} for m < count in four chains over i mod 4, weights in groups\n"
+            + "of $L outputs: [group][len][$L].\n", DENSE_GROUP, DENSE_GROUP)
+        .addCode(sc.build()).build());
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      int parts = DENSE_GROUP / lanes;
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.beginControlFlow("for (int g = 0; g < count; g += $L, wi += $L * len)", DENSE_GROUP, DENSE_GROUP);
+      for (int h = 0; h < parts; h++) {
+        v.addStatement("$T c0$L = $T.fromArray($L, w, bi + g$L), c1$L = $T.zero($L), c2$L = c1$L, c3$L = c1$L", FV, h, FV, sp,
+            h == 0 ? "" : " + " + h * lanes, h, FV, sp, h, h, h, h);
+      }
+      v.addStatement("int i = 0, o = wi");
+      v.beginControlFlow("for (; i <= len - 4; i += 4, o += $L)", 4 * DENSE_GROUP);
+      for (int c = 0; c < 4; c++) {
+        v.addStatement("$T x$L = $T.broadcast($L, x[xi + i$L])", FV, c, FV, sp, c == 0 ? "" : " + " + c);
+        for (int h = 0; h < parts; h++) {
+          int at = c * DENSE_GROUP + h * lanes;
+          v.addStatement("c$L$L = $T.fromArray($L, w, o$L).fma(x$L, c$L$L)", c, h, FV, sp, at == 0 ? "" : " + " + at, c, c, h);
+        }
+      }
+      v.endControlFlow();
+      for (int c = 0; c < 3; c++) {
+        v.beginControlFlow("if (i$L < len)", c == 0 ? "" : " + " + c);
+        v.addStatement("$T xt = $T.broadcast($L, x[xi + i$L])", FV, FV, sp, c == 0 ? "" : " + " + c);
+        for (int h = 0; h < parts; h++) {
+          int at = c * DENSE_GROUP + h * lanes;
+          v.addStatement("c$L$L = $T.fromArray($L, w, o$L).fma(xt, c$L$L)", c, h, FV, sp, at == 0 ? "" : " + " + at, c, h);
+        }
+        v.endControlFlow();
+      }
+      for (int h = 0; h < parts; h++) {
+        String at = h == 0 ? "g" : "g + " + h * lanes;
+        v.addStatement("c0$L.add(c1$L).add(c2$L.add(c3$L)).intoArray(y, yo + $L, $L.indexInRange($L, count))", h, h, h, h, at, sp, at);
+      }
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName("dense" + lanes)
+          .addJavadoc("The scalar {@code dense} with $L lanes: per group of $L outputs, four chains of $L vector(s).\n", lanes, DENSE_GROUP, parts)
+          .addCode(v.build()).build());
+    }
   }
 
   /**
