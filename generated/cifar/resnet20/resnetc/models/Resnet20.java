@@ -15,7 +15,7 @@ import resnetc.runtime.Weights;
 /**
  * resnet20 compiled by resnetc from resnet20.resnet. Generated code: do not edit; regenerate with resnetc compile.
  *
- * <p>21 layers, activation arena 32768 floats per image (131072 of the naive 766248 bytes), weights 269034 floats.
+ * <p>21 layers, activation arena 32768 floats per image (131072 of the naive 766248 bytes), weights 269424 floats.
  */
 public final class Resnet20 implements CompiledModel {
   private static final String NAME = "resnet20";
@@ -47,7 +47,7 @@ public final class Resnet20 implements CompiledModel {
 
   private static final int OUT = 64;
 
-  private static final long WEIGHTS = 269034L;
+  private static final long WEIGHTS = 269424L;
 
   /**
    * The Vector API kernels run when the module is present (java --add-modules jdk.incubator.vector).
@@ -1980,11 +1980,12 @@ public final class Resnet20 implements CompiledModel {
    */
   static void linear(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
     final int X = 0 * n, Y = 64 * n;
-    team.run(n, t -> {
-      for (int m = 0; m < 10; m++) {
-        int wr = 268384 + m * 64, xr = X + t * 64;
-        float sum = VECTOR ? Simd.dot(a, xr, w, wr, 64) : dot(a, xr, w, wr, 64);
-        a[Y + t * 10 + m] = sum + w[269024 + m];
+    // 10 outputs in 1 task(s) of up to 64
+    team.run(1, t -> {
+      int wi = 268384 + t * 4096, bi = 269408 + t * 64, count = Math.min(64, 10 - t * 64);
+      for (int b = 0; b < n; b++) {
+        int xi = X + b * 64, yo = Y + b * 10 + t * 64;
+        if (!VECTOR) dense(a, xi, w, wi, bi, 64, a, yo, count); else if (WIDE) Simd.dense16(a, xi, w, wi, bi, 64, a, yo, count); else Simd.dense8(a, xi, w, wi, bi, 64, a, yo, count);
       }
     });
   }
@@ -2063,11 +2064,26 @@ public final class Resnet20 implements CompiledModel {
     for (int i = 0; i < 4; i++) System.arraycopy(acc, i * 8, y, yo + i * yp, 8);
   }
 
-  static float dot(float[] x, int xi, float[] w, int wi, int len) {
-    int i = 0;
-    float sum = 0f;
-    for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum);
-    return sum;
+  /**
+   * {@code y[yo + m] = w[bi + m] + sum x[xi + i] * w[m][i]} for m < count in four chains over i mod 4, weights in groups
+   * of 16 outputs: [group][len][16].
+   */
+  static void dense(float[] x, int xi, float[] w, int wi, int bi, int len, float[] y, int yo,
+      int count) {
+    for (int m = 0; m < count; m++) {
+      float c0 = w[bi + m], c1 = 0f, c2 = 0f, c3 = 0f;
+      int i = 0, o = wi + m / 16 * 16 * len + m % 16;
+      for (; i <= len - 4; i += 4, o += 64) {
+        c0 = Math.fma(x[xi + i], w[o], c0);
+        c1 = Math.fma(x[xi + i + 1], w[o + 16], c1);
+        c2 = Math.fma(x[xi + i + 2], w[o + 32], c2);
+        c3 = Math.fma(x[xi + i + 3], w[o + 48], c3);
+      }
+      if (i < len) c0 = Math.fma(x[xi + i], w[o], c0);
+      if (i + 1 < len) c1 = Math.fma(x[xi + i + 1], w[o + 16], c1);
+      if (i + 2 < len) c2 = Math.fma(x[xi + i + 2], w[o + 32], c2);
+      y[yo + m] = (c0 + c1) + (c2 + c3);
+    }
   }
 
   /**
@@ -2311,7 +2327,30 @@ public final class Resnet20 implements CompiledModel {
     }
 
     static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
-      for (int j = 0; j < len; j += 8) {
+      int j = 0;
+      if (WIDE) {
+        for (; j <= len - 16; j += 16) {
+          FloatVector y = FloatVector.fromArray(SP16, t, ti + j);
+          if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP16, a, yo + j + res));
+          if (relu) y = y.max(0f);
+          y.intoArray(a, yo + j);
+        }
+        if (j < len) {
+          VectorMask<Float> m = SP16.indexInRange(j, len);
+          FloatVector y = FloatVector.fromArray(SP16, t, ti + j, m);
+          if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP16, a, yo + j + res, m));
+          if (relu) y = y.max(0f);
+          y.intoArray(a, yo + j, m);
+        }
+        return;
+      }
+      for (; j <= len - 8; j += 8) {
+        FloatVector y = FloatVector.fromArray(SP8, t, ti + j);
+        if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP8, a, yo + j + res));
+        if (relu) y = y.max(0f);
+        y.intoArray(a, yo + j);
+      }
+      if (j < len) {
         VectorMask<Float> m = SP8.indexInRange(j, len);
         FloatVector y = FloatVector.fromArray(SP8, t, ti + j, m);
         if (res != NO_RESIDUAL) y = y.add(FloatVector.fromArray(SP8, a, yo + j + res, m));
@@ -2455,13 +2494,81 @@ public final class Resnet20 implements CompiledModel {
       a30.intoArray(y, yo + 3 * yp + 0);
     }
 
-    static float dot(float[] x, int xi, float[] w, int wi, int len) {
-      int i = 0;
-      FloatVector acc = FloatVector.zero(SP);
-      for (; i <= len - 8; i += 8) acc = FloatVector.fromArray(SP, x, xi + i).fma(FloatVector.fromArray(SP, w, wi + i), acc);
-      float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
-      for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum);
-      return sum;
+    /**
+     * The scalar {@code dense} with 16 lanes: per group of 16 outputs, four chains of 1 vector(s).
+     */
+    static void dense16(float[] x, int xi, float[] w, int wi, int bi, int len, float[] y, int yo,
+        int count) {
+      for (int g = 0; g < count; g += 16, wi += 16 * len) {
+        FloatVector c00 = FloatVector.fromArray(SP16, w, bi + g), c10 = FloatVector.zero(SP16), c20 = c10, c30 = c10;
+        int i = 0, o = wi;
+        for (; i <= len - 4; i += 4, o += 64) {
+          FloatVector x0 = FloatVector.broadcast(SP16, x[xi + i]);
+          c00 = FloatVector.fromArray(SP16, w, o).fma(x0, c00);
+          FloatVector x1 = FloatVector.broadcast(SP16, x[xi + i + 1]);
+          c10 = FloatVector.fromArray(SP16, w, o + 16).fma(x1, c10);
+          FloatVector x2 = FloatVector.broadcast(SP16, x[xi + i + 2]);
+          c20 = FloatVector.fromArray(SP16, w, o + 32).fma(x2, c20);
+          FloatVector x3 = FloatVector.broadcast(SP16, x[xi + i + 3]);
+          c30 = FloatVector.fromArray(SP16, w, o + 48).fma(x3, c30);
+        }
+        if (i < len) {
+          FloatVector xt = FloatVector.broadcast(SP16, x[xi + i]);
+          c00 = FloatVector.fromArray(SP16, w, o).fma(xt, c00);
+        }
+        if (i + 1 < len) {
+          FloatVector xt = FloatVector.broadcast(SP16, x[xi + i + 1]);
+          c10 = FloatVector.fromArray(SP16, w, o + 16).fma(xt, c10);
+        }
+        if (i + 2 < len) {
+          FloatVector xt = FloatVector.broadcast(SP16, x[xi + i + 2]);
+          c20 = FloatVector.fromArray(SP16, w, o + 32).fma(xt, c20);
+        }
+        c00.add(c10).add(c20.add(c30)).intoArray(y, yo + g, SP16.indexInRange(g, count));
+      }
+    }
+
+    /**
+     * The scalar {@code dense} with 8 lanes: per group of 16 outputs, four chains of 2 vector(s).
+     */
+    static void dense8(float[] x, int xi, float[] w, int wi, int bi, int len, float[] y, int yo,
+        int count) {
+      for (int g = 0; g < count; g += 16, wi += 16 * len) {
+        FloatVector c00 = FloatVector.fromArray(SP8, w, bi + g), c10 = FloatVector.zero(SP8), c20 = c10, c30 = c10;
+        FloatVector c01 = FloatVector.fromArray(SP8, w, bi + g + 8), c11 = FloatVector.zero(SP8), c21 = c11, c31 = c11;
+        int i = 0, o = wi;
+        for (; i <= len - 4; i += 4, o += 64) {
+          FloatVector x0 = FloatVector.broadcast(SP8, x[xi + i]);
+          c00 = FloatVector.fromArray(SP8, w, o).fma(x0, c00);
+          c01 = FloatVector.fromArray(SP8, w, o + 8).fma(x0, c01);
+          FloatVector x1 = FloatVector.broadcast(SP8, x[xi + i + 1]);
+          c10 = FloatVector.fromArray(SP8, w, o + 16).fma(x1, c10);
+          c11 = FloatVector.fromArray(SP8, w, o + 24).fma(x1, c11);
+          FloatVector x2 = FloatVector.broadcast(SP8, x[xi + i + 2]);
+          c20 = FloatVector.fromArray(SP8, w, o + 32).fma(x2, c20);
+          c21 = FloatVector.fromArray(SP8, w, o + 40).fma(x2, c21);
+          FloatVector x3 = FloatVector.broadcast(SP8, x[xi + i + 3]);
+          c30 = FloatVector.fromArray(SP8, w, o + 48).fma(x3, c30);
+          c31 = FloatVector.fromArray(SP8, w, o + 56).fma(x3, c31);
+        }
+        if (i < len) {
+          FloatVector xt = FloatVector.broadcast(SP8, x[xi + i]);
+          c00 = FloatVector.fromArray(SP8, w, o).fma(xt, c00);
+          c01 = FloatVector.fromArray(SP8, w, o + 8).fma(xt, c01);
+        }
+        if (i + 1 < len) {
+          FloatVector xt = FloatVector.broadcast(SP8, x[xi + i + 1]);
+          c10 = FloatVector.fromArray(SP8, w, o + 16).fma(xt, c10);
+          c11 = FloatVector.fromArray(SP8, w, o + 24).fma(xt, c11);
+        }
+        if (i + 2 < len) {
+          FloatVector xt = FloatVector.broadcast(SP8, x[xi + i + 2]);
+          c20 = FloatVector.fromArray(SP8, w, o + 32).fma(xt, c20);
+          c21 = FloatVector.fromArray(SP8, w, o + 40).fma(xt, c21);
+        }
+        c00.add(c10).add(c20.add(c30)).intoArray(y, yo + g, SP8.indexInRange(g, count));
+        c01.add(c11).add(c21.add(c31)).intoArray(y, yo + g + 8, SP8.indexInRange(g + 8, count));
+      }
     }
   }
 }

@@ -47,6 +47,7 @@ public final class JavaBackend {
   private static final ClassName FV = ClassName.get("jdk.incubator.vector", "FloatVector");
   private static final ClassName VM = ClassName.get("jdk.incubator.vector", "VectorMask");
   private static final ClassName SPECIES = ClassName.get("jdk.incubator.vector", "VectorSpecies");
+  private static final ClassName VOPS = ClassName.get("jdk.incubator.vector", "VectorOperators");
   private static final TypeName FLOATS = TypeName.get(float[].class);
 
   /** What the generated class says about itself beyond the graph. */
@@ -619,14 +620,14 @@ public final class JavaBackend {
     MethodSpec.Builder sig = MethodSpec.methodBuilder("finish").addModifiers(Modifier.STATIC)
         .addParameter(FLOATS, "t").addParameter(int.class, "ti").addParameter(FLOATS, "a").addParameter(int.class, "yo")
         .addParameter(int.class, "res").addParameter(boolean.class, "relu").addParameter(int.class, "len");
+    // Whole vectors, then one masked vector for the rest: 16 lanes where the conv tiles have them.
     CodeBlock.Builder v = CodeBlock.builder();
-    v.beginControlFlow("for (int j = 0; j < len; j += 8)");
-    v.addStatement("$T<Float> m = SP8.indexInRange(j, len)", VM);
-    v.addStatement("$T y = $T.fromArray(SP8, t, ti + j, m)", FV, FV);
-    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray(SP8, a, yo + j + res, m))", FV);
-    v.addStatement("if (relu) y = y.max(0f)");
-    v.addStatement("y.intoArray(a, yo + j, m)");
+    v.addStatement("int j = 0");
+    v.beginControlFlow("if (WIDE)");
+    finishLoop(v, "SP16", 16);
+    v.addStatement("return");
     v.endControlFlow();
+    finishLoop(v, "SP8", 8);
     simd.addMethod(sig.build().toBuilder().addCode(v.build()).build());
     CodeBlock.Builder sc = CodeBlock.builder();
     sc.beginControlFlow("for (int j = 0; j < len; j++)");
@@ -635,6 +636,22 @@ public final class JavaBackend {
     sc.addStatement("a[yo + j] = relu ? Math.max(y, 0f) : y");
     sc.endControlFlow();
     scalarKernels.add(sig.addCode(sc.build()).build());
+  }
+
+  private static void finishLoop(CodeBlock.Builder v, String sp, int lanes) {
+    v.beginControlFlow("for (; j <= len - $L; j += $L)", lanes, lanes);
+    v.addStatement("$T y = $T.fromArray($L, t, ti + j)", FV, FV, sp);
+    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray($L, a, yo + j + res))", FV, sp);
+    v.addStatement("if (relu) y = y.max(0f)");
+    v.addStatement("y.intoArray(a, yo + j)");
+    v.endControlFlow();
+    v.beginControlFlow("if (j < len)");
+    v.addStatement("$T<Float> m = $L.indexInRange(j, len)", VM, sp);
+    v.addStatement("$T y = $T.fromArray($L, t, ti + j, m)", FV, FV, sp);
+    v.addStatement("if (res != NO_RESIDUAL) y = y.add($T.fromArray($L, a, yo + j + res, m))", FV, sp);
+    v.addStatement("if (relu) y = y.max(0f)");
+    v.addStatement("y.intoArray(a, yo + j, m)");
+    v.endControlFlow();
   }
 
   /** Name of the micro-kernel for this tile, generating it (and for 256-bit tiles its scalar twin) on first use. */
@@ -718,68 +735,229 @@ public final class JavaBackend {
 
   // ---- the other layers: plain loops with literal shapes ----
 
+  /** Outputs per weight group of a dense layer: one 16-lane vector, two 8-lane ones. */
+  private static final int DENSE_GROUP = 16;
+  /** Outputs per dense task. */
+  private static final int DENSE_TASK = 64;
+
+  /**
+   * A dense layer as broadcast FMAs over output vectors, no horizontal sums. Weights are packed in groups of 16
+   * outputs, [group][in][16] (zeros past the last output), and a group is one sequential pass: output m sums
+   * {@code x[i] * w[m][i]} in four FMA chains over i mod 4, the first from the bias, then adds them as
+   * {@code (c0 + c1) + (c2 + c3)}: the same operations on every path, so deterministic. A task takes up to 64
+   * outputs for every image of the batch, so its weights come from memory once per batch.
+   */
   private CodeBlock dense(Node n) {
     TensorType wt = g.node(n.input(1)).type();
     int out = wt.dim(0), in = wt.dim(1);
-    long wOff = blob.add(n.input(1), out * in, () -> data(n.input(1)).data());
-    long bOff = n.inputs().size() > 2 ? blob.add(n.input(2), out, () -> data(n.input(2)).data()) : -1;
-    if (microKernels.add("dot")) {
-      simd.addMethod(dotKernel(true));
-      scalarKernels.add(dotKernel(false));
-    }
+    int padded = Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP;
+    long wOff = blob.add(n.input(1) + "#groups", (long) padded * in, () -> packDense(data(n.input(1)).data(), out, in));
+    String biasKey = n.inputs().size() > 2 ? n.input(2) + "#padded" : n.name() + "#zero-bias";
+    long bOff = blob.add(biasKey, padded, () -> java.util.Arrays.copyOf(n.inputs().size() > 2 ? data(n.input(2)).data() : new float[0], padded));
+    denseKernels();
+    int tasks = Math.ceilDiv(out, DENSE_TASK);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n, t -> {\n$>");
-    b.beginControlFlow("for (int m = 0; m < $L; m++)", out);
-    b.addStatement("int wr = $L + m * $L, xr = X + t * $L", wOff, in, in);
-    b.addStatement("float sum = VECTOR ? Simd.dot(a, xr, w, wr, $L) : dot(a, xr, w, wr, $L)", in, in);
-    b.addStatement(bOff >= 0 ? "a[Y + t * $L + m] = sum + w[$L + m]" : "a[Y + t * $L + m] = sum", out, bOff);
+    b.add("// $L outputs in $L task(s) of up to $L\n", out, tasks, DENSE_TASK);
+    b.add("team.run($L, t -> {\n$>", tasks);
+    b.addStatement("int wi = $L + t * $L, bi = $L + t * $L, count = Math.min($L, $L - t * $L)", wOff, (long) DENSE_TASK * in, bOff, DENSE_TASK,
+        DENSE_TASK, out, DENSE_TASK);
+    b.beginControlFlow("for (int b = 0; b < n; b++)");
+    b.addStatement("int xi = X + b * $L, yo = Y + b * $L + t * $L", in, out, DENSE_TASK);
+    String args = CodeBlock.of("a, xi, w, wi, bi, $L, a, yo, count", in).toString();
+    b.addStatement("if (!VECTOR) dense($L); else if (WIDE) Simd.dense16($L); else Simd.dense8($L)", args, args, args);
     b.endControlFlow();
     b.add("$<});\n");
     return b.build();
   }
 
-  /** {@code sum x[xi + i] * w[wi + i]} for i < len. */
-  private static MethodSpec dotKernel(boolean vector) {
-    CodeBlock.Builder b = CodeBlock.builder();
-    b.addStatement("int i = 0");
-    if (vector) {
-      b.addStatement("$T acc = $T.zero(SP)", FV, FV);
-      b.addStatement("for (; i <= len - 8; i += 8) acc = $T.fromArray(SP, x, xi + i).fma($T.fromArray(SP, w, wi + i), acc)", FV, FV);
-      b.addStatement("float sum = acc.reduceLanes(jdk.incubator.vector.VectorOperators.ADD)");
-    } else {
-      b.addStatement("float sum = 0f");
+  /** [out][in] to [group][in][16], zeros past out. */
+  private static float[] packDense(float[] w, int out, int in) {
+    float[] p = new float[Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP * in];
+    for (int m = 0; m < out; m++) {
+      for (int i = 0; i < in; i++) p[((m / DENSE_GROUP) * in + i) * DENSE_GROUP + m % DENSE_GROUP] = w[m * in + i];
     }
-    b.addStatement("for (; i < len; i++) sum = Math.fma(x[xi + i], w[wi + i], sum)");
-    b.addStatement("return sum");
-    return MethodSpec.methodBuilder("dot").addModifiers(Modifier.STATIC).returns(float.class)
-        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "w").addParameter(int.class, "wi").addParameter(int.class, "len")
-        .addCode(b.build()).build();
+    return p;
   }
 
+  /** The dense kernels: scalar, 16 lanes (one vector per chain) and 8 lanes (two). */
+  private void denseKernels() {
+    if (!microKernels.add("dense")) return;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder("dense").addModifiers(Modifier.STATIC)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "w").addParameter(int.class, "wi")
+        .addParameter(int.class, "bi").addParameter(int.class, "len").addParameter(FLOATS, "y").addParameter(int.class, "yo")
+        .addParameter(int.class, "count");
+    CodeBlock.Builder sc = CodeBlock.builder();
+    sc.beginControlFlow("for (int m = 0; m < count; m++)");
+    sc.addStatement("float c0 = w[bi + m], c1 = 0f, c2 = 0f, c3 = 0f");
+    sc.addStatement("int i = 0, o = wi + m / $L * $L * len + m % $L", DENSE_GROUP, DENSE_GROUP, DENSE_GROUP);
+    sc.beginControlFlow("for (; i <= len - 4; i += 4, o += $L)", 4 * DENSE_GROUP);
+    for (int c = 0; c < 4; c++) {
+      sc.addStatement("c$L = Math.fma(x[xi + i$L], w[o$L], c$L)", c, c == 0 ? "" : " + " + c, c == 0 ? "" : " + " + c * DENSE_GROUP, c);
+    }
+    sc.endControlFlow();
+    for (int c = 0; c < 3; c++) {
+      sc.addStatement("if (i$L < len) c$L = Math.fma(x[xi + i$L], w[o$L], c$L)", c == 0 ? "" : " + " + c, c, c == 0 ? "" : " + " + c,
+          c == 0 ? "" : " + " + c * DENSE_GROUP, c);
+    }
+    sc.addStatement("y[yo + m] = (c0 + c1) + (c2 + c3)");
+    sc.endControlFlow();
+    scalarKernels.add(sig.build().toBuilder()
+        .addJavadoc("{@code y[yo + m] = w[bi + m] + sum x[xi + i] * w[m][i]} for m < count in four chains over i mod 4, weights in groups\n"
+            + "of $L outputs: [group][len][$L].\n", DENSE_GROUP, DENSE_GROUP)
+        .addCode(sc.build()).build());
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      int parts = DENSE_GROUP / lanes;
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.beginControlFlow("for (int g = 0; g < count; g += $L, wi += $L * len)", DENSE_GROUP, DENSE_GROUP);
+      for (int h = 0; h < parts; h++) {
+        v.addStatement("$T c0$L = $T.fromArray($L, w, bi + g$L), c1$L = $T.zero($L), c2$L = c1$L, c3$L = c1$L", FV, h, FV, sp,
+            h == 0 ? "" : " + " + h * lanes, h, FV, sp, h, h, h, h);
+      }
+      v.addStatement("int i = 0, o = wi");
+      v.beginControlFlow("for (; i <= len - 4; i += 4, o += $L)", 4 * DENSE_GROUP);
+      for (int c = 0; c < 4; c++) {
+        v.addStatement("$T x$L = $T.broadcast($L, x[xi + i$L])", FV, c, FV, sp, c == 0 ? "" : " + " + c);
+        for (int h = 0; h < parts; h++) {
+          int at = c * DENSE_GROUP + h * lanes;
+          v.addStatement("c$L$L = $T.fromArray($L, w, o$L).fma(x$L, c$L$L)", c, h, FV, sp, at == 0 ? "" : " + " + at, c, c, h);
+        }
+      }
+      v.endControlFlow();
+      for (int c = 0; c < 3; c++) {
+        v.beginControlFlow("if (i$L < len)", c == 0 ? "" : " + " + c);
+        v.addStatement("$T xt = $T.broadcast($L, x[xi + i$L])", FV, FV, sp, c == 0 ? "" : " + " + c);
+        for (int h = 0; h < parts; h++) {
+          int at = c * DENSE_GROUP + h * lanes;
+          v.addStatement("c$L$L = $T.fromArray($L, w, o$L).fma(xt, c$L$L)", c, h, FV, sp, at == 0 ? "" : " + " + at, c, h);
+        }
+        v.endControlFlow();
+      }
+      for (int h = 0; h < parts; h++) {
+        String at = h == 0 ? "g" : "g + " + h * lanes;
+        v.addStatement("c0$L.add(c1$L).add(c2$L.add(c3$L)).intoArray(y, yo + $L, $L.indexInRange($L, count))", h, h, h, h, at, sp, at);
+      }
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName("dense" + lanes)
+          .addJavadoc("The scalar {@code dense} with $L lanes: per group of $L outputs, four chains of $L vector(s).\n", lanes, DENSE_GROUP, parts)
+          .addCode(v.build()).build());
+    }
+  }
+
+  /**
+   * Max pooling, one output row at a time: the border columns (windows clamped to the image) one by one, the
+   * interior columns (windows inside the image, no clamping) through a kernel per window size and stride, vector
+   * where the Vector API is present. Rows are clamped once per output row. Every path takes the interpreter's
+   * maximum: over the window in row-major order {@code m = v} when {@code v > m} or v is NaN, from -infinity (so
+   * padding never wins, a NaN makes the output NaN, and of +0 and -0 the first one seen stays).
+   */
   private CodeBlock maxPool(Node n, Op.MaxPool p) {
     TensorType x = g.node(n.input(0)).type(), y = n.type();
-    int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3);
+    int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3), k = p.kernel(), sd = p.stride(), pad = p.pad();
+    // interior columns [ox0, ox1): ox * sd - pad >= 0 and ox * sd - pad + k <= w
+    int ox0 = Math.min(ow, Math.ceilDiv(pad, sd));
+    int ox1 = Math.max(ox0, Math.min(ow, w - k + pad < 0 ? 0 : Math.floorDiv(w - k + pad, sd) + 1));
+    String kernel = poolKernels(k, sd);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
     b.add("team.run(n * $L, t -> {\n$>", c);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
-    b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L)", p.stride(), p.pad(), p.stride(), p.pad(), p.kernel(), h);
-    b.beginControlFlow("for (int ox = 0; ox < $L; ox++)", ow);
-    b.addStatement("int x0 = Math.max(ox * $L - $L, 0), x1 = Math.min(ox * $L - $L + $L, $L)", p.stride(), p.pad(), p.stride(), p.pad(), p.kernel(), w);
-    b.addStatement("float m = Float.NEGATIVE_INFINITY");
-    b.beginControlFlow("for (int iy = y0; iy < y1; iy++)");
-    b.beginControlFlow("for (int ix = x0; ix < x1; ix++)");
-    b.addStatement("float v = a[xb + iy * $L + ix]", w);
-    b.addStatement("if (v > m || Float.isNaN(v)) m = v");
-    b.endControlFlow();
-    b.endControlFlow();
-    b.addStatement("a[yb + oy * $L + ox] = m", ow);
-    b.endControlFlow();
+    b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L), yr = yb + oy * $L", sd, pad, sd, pad, k, h, ow);
+    if (ox0 > 0 || ox1 < ow) {
+      b.add("// border columns: windows clamped to the image\n");
+      String border = CodeBlock.of("a[yr + ox] = windowMax(a, xb, $L, y0, y1, Math.max(ox * $L - $L, 0), Math.min(ox * $L - $L + $L, $L))",
+          w, sd, pad, sd, pad, k, w).toString();
+      if (ox0 > 0) b.addStatement("for (int ox = 0; ox < $L; ox++) $L", ox0, border);
+      if (ox1 < ow) b.addStatement("for (int ox = $L; ox < $L; ox++) $L", ox1, ow, border);
+      windowMaxKernel();
+    }
+    if (ox1 > ox0) {
+      b.add("// columns $L..$L: windows inside the image\n", ox0, ox1 - 1);
+      String args = CodeBlock.of("a, xb + y0 * $L + $L, $L, y1 - y0, a, yr + $L, $L", w, ox0 * sd - pad, w, ox0, ox1 - ox0).toString();
+      if (sd <= 2) {
+        b.addStatement("if (!VECTOR) $L($L); else if (WIDE) Simd.$L_16($L); else Simd.$L_8($L)", kernel, args, kernel, args, kernel, args);
+      } else {
+        b.addStatement("$L($L)", kernel, args);
+      }
+    }
     b.endControlFlow();
     b.add("$<});\n");
     return b.build();
+  }
+
+  /** The interior max-pool kernels of one window size and stride: scalar, and for strides 1 and 2 vector ones. */
+  private String poolKernels(int k, int sd) {
+    String name = "maxpool" + k + "s" + sd;
+    if (!microKernels.add(name)) return name;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder(name).addModifiers(Modifier.STATIC)
+        .addJavadoc("{@code y[yo + j] = max x[xi + r * xs + j * $L + kx]} over r < rows, kx < $L, for j < len (windows inside the image).\n", sd, k)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(int.class, "xs").addParameter(int.class, "rows")
+        .addParameter(FLOATS, "y").addParameter(int.class, "yo").addParameter(int.class, "len");
+    CodeBlock.Builder sc = CodeBlock.builder();
+    sc.beginControlFlow("for (int j = 0; j < len; j++)");
+    sc.addStatement("float m = Float.NEGATIVE_INFINITY");
+    sc.beginControlFlow("for (int r = 0, o = xi + j * $L; r < rows; r++, o += xs)", sd);
+    sc.beginControlFlow("for (int kx = 0; kx < $L; kx++)", k);
+    sc.addStatement("float v = x[o + kx]");
+    sc.addStatement("if (v > m || Float.isNaN(v)) m = v");
+    sc.endControlFlow();
+    sc.endControlFlow();
+    sc.addStatement("y[yo + j] = m");
+    sc.endControlFlow();
+    scalarKernels.add(sig.build().toBuilder().addCode(sc.build()).build());
+    if (sd > 2) return name;
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      if (sd == 2 && microKernels.add("even" + lanes)) {
+        simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
+            .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
+            .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
+                String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
+      }
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.add("// the last vector overlaps the one before it when lanes do not divide len; the values are the same\n");
+      v.beginControlFlow("if (len < $L)", lanes);
+      v.addStatement("$L(x, xi, xs, rows, y, yo, len)", name);
+      v.addStatement("return");
+      v.endControlFlow();
+      v.beginControlFlow("for (int j = 0; j < len; j += $L)", lanes);
+      v.addStatement("if (j > len - $L) j = len - $L", lanes, lanes);
+      v.add("// m: the interpreter's max of the values that are not NaN (v > m, in window order); z is NaN if any value is\n");
+      v.addStatement("$T m = $T.broadcast($L, Float.NEGATIVE_INFINITY), z = m", FV, FV, sp);
+      v.beginControlFlow("for (int r = 0, o = xi + j * $L; r < rows; r++, o += xs)", sd);
+      for (int kx = 0; kx < k; kx++) {
+        CodeBlock decl = kx == 0 ? CodeBlock.of("$T v", FV) : CodeBlock.of("v");
+        if (sd == 1) v.addStatement("$L = $T.fromArray($L, x, o$L)", decl, FV, sp, kx == 0 ? "" : " + " + kx);
+        else v.addStatement("$L = EVEN$L.selectFrom($T.fromArray($L, x, o$L), $T.fromArray($L, x, o + $L))",
+            decl, lanes, FV, sp, kx == 0 ? "" : " + " + kx, FV, sp, kx + lanes);
+        v.addStatement("m = m.blend(v, v.compare($T.GT, m))", VOPS);
+        v.addStatement("z = z.max(v)");
+      }
+      v.endControlFlow();
+      v.addStatement("m.blend(z, z.compare($T.NE, z)).intoArray(y, yo + j)", VOPS);
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName(name + "_" + lanes).addCode(v.build()).build());
+    }
+    return name;
+  }
+
+  /** The max of a window clamped to the image, for border columns. */
+  private void windowMaxKernel() {
+    if (!microKernels.add("windowMax")) return;
+    scalarKernels.add(MethodSpec.methodBuilder("windowMax").addModifiers(Modifier.STATIC).returns(float.class)
+        .addJavadoc("Max of {@code x[xb + iy * w + ix]} for iy in [y0, y1), ix in [x0, x1), row-major; a NaN wins; -infinity when empty.\n")
+        .addParameter(FLOATS, "x").addParameter(int.class, "xb").addParameter(int.class, "w").addParameter(int.class, "y0")
+        .addParameter(int.class, "y1").addParameter(int.class, "x0").addParameter(int.class, "x1")
+        .addStatement("float m = Float.NEGATIVE_INFINITY")
+        .beginControlFlow("for (int iy = y0; iy < y1; iy++)")
+        .beginControlFlow("for (int ix = x0; ix < x1; ix++)")
+        .addStatement("float v = x[xb + iy * w + ix]")
+        .addStatement("if (v > m || Float.isNaN(v)) m = v")
+        .endControlFlow()
+        .endControlFlow()
+        .addStatement("return m").build());
   }
 
   private CodeBlock avgPool(Node n, Op.AvgPool p) {
