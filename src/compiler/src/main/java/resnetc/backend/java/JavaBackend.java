@@ -432,10 +432,10 @@ public final class JavaBackend {
       }
       ClassName shuffle = ClassName.get("jdk.incubator.vector", "VectorShuffle");
       TypeName sh = ParameterizedTypeName.get(shuffle, ClassName.get(Float.class));
-      simd.addField(FieldSpec.builder(sh, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, even).build());
-      simd.addField(FieldSpec.builder(sh, "ODD" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, odd).build());
-      simd.addField(FieldSpec.builder(sh, "ZIPLO" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, lo).build());
-      simd.addField(FieldSpec.builder(sh, "ZIPHI" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, hi).build());
+      simd.addField(FieldSpec.builder(sh, "W_EVEN" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, even).build());
+      simd.addField(FieldSpec.builder(sh, "W_ODD" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, odd).build());
+      simd.addField(FieldSpec.builder(sh, "W_ZIPLO" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, lo).build());
+      simd.addField(FieldSpec.builder(sh, "W_ZIPHI" + lanes, Modifier.STATIC, Modifier.FINAL).initializer("$T.fromValues($L, $L)", shuffle, sp, hi).build());
 
       // input transform of one row i of L tiles: d[i][0..3] from two loads of 2L floats, split into even and odd lanes
       CodeBlock.Builder in = CodeBlock.builder();
@@ -446,7 +446,7 @@ public final class JavaBackend {
         for (int half = 0; half < 2; half++) {
           in.addStatement("$T p$L$L = $T.fromArray($L, s, r0 + $L), q$L$L = $T.fromArray($L, s, r0 + $L)", FV, i, half, FV, sp,
               i == 0 ? 2 * half + "" : i + " * wq + " + 2 * half, i, half, FV, sp, i == 0 ? 2 * half + lanes + "" : i + " * wq + " + (2 * half + lanes));
-          in.addStatement("$T d$L$L = p$L$L.rearrange(EVEN$L, q$L$L), d$L$L = p$L$L.rearrange(ODD$L, q$L$L)", FV, i, 2 * half, i, half, lanes, i, half,
+          in.addStatement("$T d$L$L = p$L$L.rearrange(W_EVEN$L, q$L$L), d$L$L = p$L$L.rearrange(W_ODD$L, q$L$L)", FV, i, 2 * half, i, half, lanes, i, half,
               i, 2 * half + 1, i, half, lanes, i, half);
         }
       }
@@ -497,8 +497,8 @@ public final class JavaBackend {
           }
         }
         rb.addStatement("$T c0 = u0.add(u1).add(u2), c1 = u1.sub(u2).sub(u3)", FV);
-        for (String part : new String[] {"ZIPLO", "ZIPHI"}) {
-          String v = part.equals("ZIPLO") ? "lo" : "hi", k = "k" + v;
+        for (String part : new String[] {"W_ZIPLO", "W_ZIPHI"}) {
+          String v = part.equals("W_ZIPLO") ? "lo" : "hi", k = "k" + v;
           int shift = v.equals("lo") ? 0 : lanes;
           rb.addStatement("$T<Float> $L = $L.indexInRange(col + $L, ow)", VM, k, sp, shift);
           rb.addStatement("$T $L = c0.rearrange($L$L, c1).add(bias)", FV, v, part, lanes);
