@@ -374,7 +374,7 @@ public final class JavaBackend {
       if (halves > 1) b.beginControlFlow("for (int h = 0; h < $L; h++)", halves);
       String hw = halves > 1 ? " + h * " + v.r() : "", hy = halves > 1 ? " + h * " + (v.r() * tp) : "";
       for (int nv = v.v(); nv >= 1; nv--) {
-        String call = String.format("Simd.%s(s, vi + q, %d, %d, Simd.TAP0, w, wi%s, %d, s, mi%s + q, %d)", microKernel(r, v, nv), tp, cin, hw, zero, hy, tp);
+        String call = String.format("Simd.%s(s, vi + q, %d, %d, Simd.TAP0, w, wi%s, %d, s, mi%s + q, %d)", microKernel(r, v, nv, true), tp, cin, hw, zero, hy, tp);
         if (v.v() > 1) {
           if (nv == v.v()) b.beginControlFlow("if (valid > $L)", (nv - 1) * v.lanes());
           else if (nv > 1) b.nextControlFlow("else if (valid > $L)", (nv - 1) * v.lanes());
@@ -656,13 +656,14 @@ public final class JavaBackend {
 
   /** Name of the micro-kernel for this tile, generating it (and for 256-bit tiles its scalar twin) on first use. */
   private String microKernel(ConvPlan c, ConvPlan.Variant v, int nv) {
-    return microKernel(c.packR(), v, nv);
+    return microKernel(c.packR(), v, nv, c.kk() == 1);
   }
 
-  private String microKernel(int packR, ConvPlan.Variant v, int nv) {
-    String name = String.format("tile%d_%dx%d_w%d", v.lanes(), v.r(), nv, packR);
+  /** {@code oneTap}: a kernel for 1x1 convs, without the loop over taps (C2 does not know the table has one entry). */
+  private String microKernel(int packR, ConvPlan.Variant v, int nv, boolean oneTap) {
+    String name = String.format("tile%d_%dx%d_w%d%s", v.lanes(), v.r(), nv, packR, oneTap ? "_k1" : "");
     if (microKernels.add(name)) {
-      simd.addMethod(vectorKernel(name, v.lanes(), v.r(), nv, packR));
+      simd.addMethod(vectorKernel(name, v.lanes(), v.r(), nv, packR, oneTap));
       if (v.lanes() == ConvPlan.NARROW) scalarKernels.add(scalarKernel(name, v.lanes(), v.r(), nv, packR));
     }
     return name;
@@ -679,7 +680,7 @@ public final class JavaBackend {
         .addParameter(FLOATS, "y").addParameter(int.class, "yo").addParameter(int.class, "yp");
   }
 
-  private MethodSpec vectorKernel(String name, int lanes, int r, int v, int packR) {
+  private MethodSpec vectorKernel(String name, int lanes, int r, int v, int packR, boolean oneTap) {
     String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
     CodeBlock.Builder b = CodeBlock.builder();
     for (int i = 0; i < r; i++) {
@@ -688,15 +689,20 @@ public final class JavaBackend {
     // A loop over taps (offsets from the layer's table) keeps the method small enough for the JIT's first tier.
     // Loads are never masked: scratch and the arena have room past the last tile, and lanes past `valid` are
     // not stored.
-    b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics)");
-    b.beginControlFlow("for (int t = 0; t < tap.length; t++, wi += $L)", packR);
-    b.addStatement("int o = xi + tap[t]");
+    if (oneTap) {
+      b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics, wi += $L)", packR);
+      b.addStatement("int o = xi");
+    } else {
+      b.beginControlFlow("for (int ic = 0; ic < cg; ic++, xi += ics)");
+      b.beginControlFlow("for (int t = 0; t < tap.length; t++, wi += $L)", packR);
+      b.addStatement("int o = xi + tap[t]");
+    }
     for (int j = 0; j < v; j++) b.addStatement("$T x$L = $T.fromArray($L, x, o + $L)", FV, j, FV, sp, j * lanes);
     for (int i = 0; i < r; i++) {
       b.addStatement("$T w$L = $T.broadcast($L, w[wi + $L])", FV, i, FV, sp, i);
       for (int j = 0; j < v; j++) b.addStatement("a$L$L = x$L.fma(w$L, a$L$L)", i, j, j, i, i, j);
     }
-    b.endControlFlow();
+    if (!oneTap) b.endControlFlow();
     b.endControlFlow();
     for (int i = 0; i < r; i++) {
       for (int j = 0; j < v; j++) b.addStatement("a$L$L.intoArray(y, yo + $L * yp + $L)", i, j, i, j * lanes);
