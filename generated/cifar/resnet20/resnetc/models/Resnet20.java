@@ -4,6 +4,7 @@ package resnetc.models;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReference;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -92,6 +93,13 @@ public final class Resnet20 implements CompiledModel {
   private final AtomicLongArray nanos = new AtomicLongArray(21);
 
   /**
+   * The buffers of the last call, for the next call at the same batch size: a call takes them (so no two calls share
+   * them) and puts them back when done. Kernels never read what they did not write in the same call, so stale
+   * values are harmless.
+   */
+  private final AtomicReference<Buffers> spare = new AtomicReference<>();
+
+  /**
    * Uses every core.
    */
   public Resnet20() {
@@ -176,10 +184,12 @@ public final class Resnet20 implements CompiledModel {
   @Override
   public float[] predict(float[] x, int n) {
     CompiledModel.checkInput(this, x.length, n);
-    float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)];
-    System.arraycopy(x, 0, a, IN * n, x.length);
-    forward(a, n);
-    return java.util.Arrays.copyOfRange(a, OUT * n, OUT * n + CLASSES * n);
+    Buffers b = take(n);
+    System.arraycopy(x, 0, b.a(), IN * n, x.length);
+    forward(b.a(), b.s(), n);
+    float[] y = java.util.Arrays.copyOfRange(b.a(), OUT * n, OUT * n + CLASSES * n);
+    spare.set(b);
+    return y;
   }
 
   @Override
@@ -187,22 +197,29 @@ public final class Resnet20 implements CompiledModel {
     if (n < 1 || input.byteSize() != 4L * n * C * H * W || output.byteSize() != 4L * n * CLASSES) {
       throw new IllegalArgumentException("batch " + n + ": input must be exactly batch x C x H x W floats and output batch x classes floats, got " + input.byteSize() + " and " + output.byteSize() + " bytes");
     }
-    float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)];
-    MemorySegment.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, a, IN * n, n * C * H * W);
-    forward(a, n);
-    MemorySegment.copy(a, OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES);
+    Buffers b = take(n);
+    MemorySegment.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, b.a(), IN * n, n * C * H * W);
+    forward(b.a(), b.s(), n);
+    MemorySegment.copy(b.a(), OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES);
+    spare.set(b);
+  }
+
+  private Buffers take(int n) {
+    Buffers b = spare.getAndSet(null);
+    if (b != null && b.n() == n) return b;
+    return new Buffers(n, new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)], new float[Math.multiplyExact(SCRATCH, n)]);
   }
 
   @Override
   public void close() {
     team.close();
+    spare.set(null);
   }
 
   /**
    * Runs every layer in order over the arena {@code a}; scratch {@code s} holds staged conv inputs.
    */
-  private void forward(float[] a, int n) {
-    float[] s = new float[Math.multiplyExact(SCRATCH, n)];
+  private void forward(float[] a, float[] s, int n) {
     float[] w = Blob.W;
     long t0 = PROFILE ? System.nanoTime() : 0;
     // %conv1 = fused_conv %input, %conv1.folded_weight, %conv1.folded_bias kernel=3x3 stride=1 pad=1 groups=1 relu=true residual=none res_stride=1 res_offset=0
@@ -2091,6 +2108,12 @@ public final class Resnet20 implements CompiledModel {
    */
   private static final class Blob {
     static final float[] W = Weights.load(Resnet20.class, "Resnet20.weights", WEIGHTS);
+  }
+
+  /**
+   * The activation arena and the staging scratch of one call at batch {@code n}.
+   */
+  private record Buffers(int n, float[] a, float[] s) {
   }
 
   /**

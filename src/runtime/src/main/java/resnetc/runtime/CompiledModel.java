@@ -6,8 +6,8 @@ import java.util.List;
 /**
  * A model compiled by resnetc. Inputs are preprocessed float32 NCHW ({@link #preprocessing()} turns raw pixels
  * into that); outputs are {@code [batch, classes]} (logits, or probabilities when the spec ends in softmax).
- * Implementations are immutable and safe to call from many threads at once: weights are shared and read-only,
- * scratch memory belongs to each call.
+ * Implementations are safe to call from many threads at once: weights are shared and read-only, scratch memory
+ * belongs to one call at a time (an instance may keep it for its next call).
  */
 public interface CompiledModel extends AutoCloseable {
   String name();

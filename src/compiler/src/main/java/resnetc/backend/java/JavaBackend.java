@@ -200,24 +200,44 @@ public final class JavaBackend {
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(FLOATS)
         .addParameter(FLOATS, "x").addParameter(int.class, "n")
         .addStatement("$T.checkInput(this, x.length, n)", MODEL)
-        .addStatement("float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)]")
-        .addStatement("System.arraycopy(x, 0, a, IN * n, x.length)")
-        .addStatement("forward(a, n)")
-        .addStatement("return java.util.Arrays.copyOfRange(a, OUT * n, OUT * n + CLASSES * n)").build());
+        .addStatement("Buffers b = take(n)")
+        .addStatement("System.arraycopy(x, 0, b.a(), IN * n, x.length)")
+        .addStatement("forward(b.a(), b.s(), n)")
+        .addStatement("float[] y = java.util.Arrays.copyOfRange(b.a(), OUT * n, OUT * n + CLASSES * n)")
+        .addStatement("spare.set(b)")
+        .addStatement("return y").build());
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .addParameter(MemorySegment.class, "input").addParameter(MemorySegment.class, "output").addParameter(int.class, "n")
         .beginControlFlow("if (n < 1 || input.byteSize() != 4L * n * C * H * W || output.byteSize() != 4L * n * CLASSES)")
         .addStatement("throw new IllegalArgumentException($S + n + $S + input.byteSize() + $S + output.byteSize() + $S)",
             "batch ", ": input must be exactly batch x C x H x W floats and output batch x classes floats, got ", " and ", " bytes")
         .endControlFlow()
-        .addStatement("float[] a = new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)]")
-        .addStatement("$T.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, a, IN * n, n * C * H * W)", MemorySegment.class)
-        .addStatement("forward(a, n)")
-        .addStatement("$T.copy(a, OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class).build());
-    t.addMethod(MethodSpec.methodBuilder("close").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).addStatement("team.close()").build());
-    t.addMethod(MethodSpec.methodBuilder("forward").addModifiers(Modifier.PRIVATE).addParameter(FLOATS, "a").addParameter(int.class, "n")
+        .addStatement("Buffers b = take(n)")
+        .addStatement("$T.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, b.a(), IN * n, n * C * H * W)", MemorySegment.class)
+        .addStatement("forward(b.a(), b.s(), n)")
+        .addStatement("$T.copy(b.a(), OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class)
+        .addStatement("spare.set(b)").build());
+    t.addType(TypeSpec.recordBuilder("Buffers").addModifiers(Modifier.PRIVATE)
+        .addJavadoc("The activation arena and the staging scratch of one call at batch {@code n}.\n")
+        .recordConstructor(MethodSpec.constructorBuilder().addParameter(int.class, "n").addParameter(FLOATS, "a").addParameter(FLOATS, "s").build())
+        .build());
+    t.addField(FieldSpec.builder(ParameterizedTypeName.get(ClassName.get(java.util.concurrent.atomic.AtomicReference.class), ClassName.get("", "Buffers")),
+            "spare", Modifier.PRIVATE, Modifier.FINAL)
+        .addJavadoc("The buffers of the last call, for the next call at the same batch size: a call takes them (so no two calls share\n"
+            + "them) and puts them back when done. Kernels never read what they did not write in the same call, so stale\n"
+            + "values are harmless.\n")
+        .initializer("new $T<>()", java.util.concurrent.atomic.AtomicReference.class).build());
+    t.addMethod(MethodSpec.methodBuilder("take").addModifiers(Modifier.PRIVATE).returns(ClassName.get("", "Buffers")).addParameter(int.class, "n")
+        .addStatement("Buffers b = spare.getAndSet(null)")
+        .addStatement("if (b != null && b.n() == n) return b")
+        .addStatement("return new Buffers(n, new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)], new float[Math.multiplyExact(SCRATCH, n)])")
+        .build());
+    t.addMethod(MethodSpec.methodBuilder("close").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
+        .addStatement("team.close()").addStatement("spare.set(null)").build());
+    t.addMethod(MethodSpec.methodBuilder("forward").addModifiers(Modifier.PRIVATE).addParameter(FLOATS, "a").addParameter(FLOATS, "s")
+        .addParameter(int.class, "n")
         .addJavadoc("Runs every layer in order over the arena {@code a}; scratch {@code s} holds staged conv inputs.\n")
-        .addStatement("float[] s = new float[Math.multiplyExact(SCRATCH, n)]").addCode(forward.build()).build());
+        .addCode(forward.build()).build());
     kernels.forEach(t::addMethod);
     scalarKernels.forEach(t::addMethod);
     t.addField(FieldSpec.builder(int.class, "NO_RESIDUAL", Modifier.STATIC, Modifier.FINAL).initializer("Integer.MIN_VALUE").build());

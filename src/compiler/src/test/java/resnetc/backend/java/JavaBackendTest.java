@@ -68,6 +68,40 @@ class JavaBackendTest {
     }
   }
 
+  /**
+   * An instance reuses its arena and scratch between calls of one batch size: after a call whose activations are
+   * all NaN, the next call must still equal a fresh instance's answer bit for bit (no kernel reads a value it did
+   * not write in the same call, except in lanes it drops).
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "cifar/wrn16_4", "imagenet/resnet18"})
+  void staleBuffersDoNotChangeAnswers(String model) {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
+    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    int size = (int) g.input().type().elementsPerItem();
+    Random r = new Random(8);
+    float[] nan = new float[2 * size], x = new float[2 * size], x1 = new float[size];
+    java.util.Arrays.fill(nan, Float.NaN);
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    for (int i = 0; i < x1.length; i++) x1[i] = (float) r.nextGaussian();
+    float[] fresh2, fresh1;
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      fresh2 = m.predict(x, 2);
+    }
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      fresh1 = m.predict(x1, 1);
+    }
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      for (int round = 0; round < 2; round++) {
+        assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
+        assertTrue(Float.isNaN(m.predict(java.util.Arrays.copyOf(nan, size), 1)[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh1, m.predict(x1, 1));
+      }
+    }
+  }
+
   @Test
   void pretrainedCifarAccuracy() throws Exception {
     for (String model : new String[] {"resnet20", "resnet56"}) {
