@@ -73,6 +73,32 @@ class NativeBackendTest {
     }
   }
 
+  /**
+   * The wrapper reuses its arena and scratch between calls of one batch size: after a call whose activations are
+   * all NaN, the next call equals a fresh instance's bit for bit (Winograd's padding lanes included).
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "imagenet/resnet18"})
+  void staleBuffersDoNotChangeAnswers(String model) {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
+    int size = (int) g.input().type().elementsPerItem();
+    float[] nan = new float[2 * size], x = input(g, 2, 8);
+    java.util.Arrays.fill(nan, Float.NaN);
+    try (NativeJit j = NativeJit.load(g, "native")) {
+      float[] fresh;
+      try (CompiledModel m = jit(l, g, j, 2)) {
+        fresh = m.predict(x, 2);
+      }
+      try (CompiledModel m = jit(l, g, j, 2)) {
+        for (int round = 0; round < 2; round++) {
+          assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
+          org.junit.jupiter.api.Assertions.assertArrayEquals(fresh, m.predict(x, 2));
+        }
+      }
+    }
+  }
+
   /** The AOT jar, run by plain `java -jar`, reproduces the in-process JIT bit for bit, and the reference accuracy. */
   @Test
   void jarMatchesJitBitForBitAndTheReferenceAccuracy() throws Exception {
