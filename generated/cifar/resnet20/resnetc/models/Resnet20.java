@@ -298,16 +298,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 3, t -> {
       int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -382,16 +380,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -466,16 +462,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -550,16 +544,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -634,16 +626,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -718,16 +708,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -802,16 +790,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+        s[row + 33] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -886,42 +872,30 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
     team.run(n * 16, t -> {
       int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + -1, row = dst + 0 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 17, 0f);
+      for (int i = 1, row = dst + 17; i < 17; i++, row += 17) {
+        s[row] = 0f;
+        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16);
       }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + -1, row = dst + 289 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
-        }
-        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
+      // phase (0, 1): rows 1..16 and columns 0..15 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 289, dst + 306, 0f);
+      for (int i = 1, row = dst + 306; i < 17; i++, row += 17) {
+        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 0, s, row, 16);
+        s[row + 16] = 0f;
       }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + 0, row = dst + 578 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
+      // phase (1, 0): rows 0..15 and columns 1..16 from the image, zeros around
+      for (int i = 0, row = dst + 578; i < 16; i++, row += 17) {
+        s[row] = 0f;
+        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16);
       }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + 0, row = dst + 867 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
-        }
-        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
+      java.util.Arrays.fill(s, dst + 850, dst + 867, 0f);
+      // phase (1, 1): rows 0..15 and columns 0..15 from the image, zeros around
+      for (int i = 0, row = dst + 867; i < 16; i++, row += 17) {
+        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 0, s, row, 16);
+        s[row + 16] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 1139, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -996,16 +970,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+        s[row + 17] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1092,16 +1064,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+        s[row + 17] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1176,16 +1146,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+        s[row + 17] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1260,16 +1228,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+        s[row + 17] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1344,16 +1310,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+        s[row + 17] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1428,42 +1392,30 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
     team.run(n * 32, t -> {
       int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + -1, row = dst + 0 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 9, 0f);
+      for (int i = 1, row = dst + 9; i < 9; i++, row += 9) {
+        s[row] = 0f;
+        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8);
       }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + -1, row = dst + 81 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
-        }
-        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
+      // phase (0, 1): rows 1..8 and columns 0..7 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 81, dst + 90, 0f);
+      for (int i = 1, row = dst + 90; i < 9; i++, row += 9) {
+        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 0, s, row, 8);
+        s[row + 8] = 0f;
       }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + 0, row = dst + 162 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
+      // phase (1, 0): rows 0..7 and columns 1..8 from the image, zeros around
+      for (int i = 0, row = dst + 162; i < 8; i++, row += 9) {
+        s[row] = 0f;
+        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8);
       }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + 0, row = dst + 243 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
-        }
-        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
+      java.util.Arrays.fill(s, dst + 234, dst + 243, 0f);
+      // phase (1, 1): rows 0..7 and columns 0..7 from the image, zeros around
+      for (int i = 0, row = dst + 243; i < 8; i++, row += 9) {
+        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 0, s, row, 8);
+        s[row + 8] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 315, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1538,16 +1490,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
       int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+        s[row + 9] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1634,16 +1584,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
       int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+        s[row + 9] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1718,16 +1666,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
       int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+        s[row + 9] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1802,16 +1748,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
       int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+        s[row + 9] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1886,16 +1830,14 @@ public final class Resnet20 implements CompiledModel {
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
     team.run(n * 64, t -> {
       int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
-        }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+        s[row] = 0f;
+        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+        s[row + 9] = 0f;
       }
+      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1987,6 +1929,13 @@ public final class Resnet20 implements CompiledModel {
     });
   }
 
+  /**
+   * {@code y[yi + j] = x[xi + j * 1]} for j < len.
+   */
+  static void stage1(float[] x, int xi, float[] y, int yi, int len) {
+    System.arraycopy(x, xi, y, yi, len);
+  }
+
   static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
     for (int j = 0; j < len; j++) {
       float y = t[ti + j];
@@ -2062,6 +2011,13 @@ public final class Resnet20 implements CompiledModel {
   }
 
   /**
+   * {@code y[yi + j] = x[xi + j * 2]} for j < len.
+   */
+  static void stage2(float[] x, int xi, float[] y, int yi, int len) {
+    for (int j = 0; j < len; j++) y[yi + j] = x[xi + j * 2];
+  }
+
+  /**
    * {@code y[yo + m] = w[bi + m] + sum x[xi + i] * w[m][i]} for m < count in four chains over i mod 4, weights in groups
    * of 16 outputs: [group][len][16].
    */
@@ -2100,11 +2056,39 @@ public final class Resnet20 implements CompiledModel {
    * Vector API bodies; loaded only when jdk.incubator.vector is present.
    */
   private static final class Simd {
+    /**
+     * Lane i = 2i: picks the even floats of two consecutive vectors.
+     */
+    static final FloatVector EVEN16 = FloatVector.fromArray(FloatVector.SPECIES_512, new float[] {0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f, 16f, 18f, 20f, 22f, 24f, 26f, 28f, 30f}, 0);
+
+    /**
+     * Lane i = 2i: picks the even floats of two consecutive vectors.
+     */
+    static final FloatVector EVEN8 = FloatVector.fromArray(FloatVector.SPECIES_256, new float[] {0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f}, 0);
+
     static final VectorSpecies<Float> SP8 = FloatVector.SPECIES_256;
 
     static final VectorSpecies<Float> SP16 = FloatVector.SPECIES_512;
 
     static final VectorSpecies<Float> SP = SP8;
+
+    static void stage1_16(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 16; j += 16) FloatVector.fromArray(SP16, x, xi + j).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP16.indexInRange(j, len);
+        FloatVector.fromArray(SP16, x, xi + j, m).intoArray(y, yi + j, m);
+      }
+    }
+
+    static void stage1_8(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 8; j += 8) FloatVector.fromArray(SP8, x, xi + j).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP8.indexInRange(j, len);
+        FloatVector.fromArray(SP8, x, xi + j, m).intoArray(y, yi + j, m);
+      }
+    }
 
     /**
      * 8 output channels x 48 positions (3 vectors of 16): acc = bias + sum over input channels and taps, stored
@@ -2491,6 +2475,24 @@ public final class Resnet20 implements CompiledModel {
       a10.intoArray(y, yo + 1 * yp + 0);
       a20.intoArray(y, yo + 2 * yp + 0);
       a30.intoArray(y, yo + 3 * yp + 0);
+    }
+
+    static void stage2_16(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 16; j += 16) EVEN16.selectFrom(FloatVector.fromArray(SP16, x, xi + 2 * j), FloatVector.fromArray(SP16, x, xi + 2 * j + 16)).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP16.indexInRange(j, len);
+        EVEN16.selectFrom(FloatVector.fromArray(SP16, x, xi + 2 * j), FloatVector.fromArray(SP16, x, xi + 2 * j + 16)).intoArray(y, yi + j, m);
+      }
+    }
+
+    static void stage2_8(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 8; j += 8) EVEN8.selectFrom(FloatVector.fromArray(SP8, x, xi + 2 * j), FloatVector.fromArray(SP8, x, xi + 2 * j + 8)).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP8.indexInRange(j, len);
+        EVEN8.selectFrom(FloatVector.fromArray(SP8, x, xi + 2 * j), FloatVector.fromArray(SP8, x, xi + 2 * j + 8)).intoArray(y, yi + j, m);
+      }
     }
 
     /**

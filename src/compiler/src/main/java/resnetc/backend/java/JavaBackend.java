@@ -317,32 +317,89 @@ public final class JavaBackend {
 
   /** Stages the input of a conv into scratch: zero padding and stride phases, see {@link ConvPlan}. */
   private void stage(CodeBlock.Builder b, ConvPlan c) {
-    int sd = c.s(), pad = c.p();
+    int sd = c.s(), pad = c.p(), wq = c.wq(), hq = c.hq();
     b.add("// stage the input: padded by $L, split into $L stride phase(s) per axis\n", pad, c.phases());
     b.add("team.run(n * $L, t -> {\n$>", c.c());
     b.addStatement("int src = X + t * $L, dst = t / $L * $L + t % $L * $L", c.h() * c.w(), c.c(), c.srcPerImage(), c.c(), c.icStride());
+    String copy = stageKernels(sd);
     for (int py = 0; py < c.phases(); py++) {
       for (int px = 0; px < c.phases(); px++) {
-        // columns j whose input column j * S + px - pad lies inside the image
-        int j0 = Math.min(c.wq(), Math.max(0, Math.ceilDiv(pad - px, sd)));
-        int j1 = Math.max(j0, Math.min(c.wq(), Math.floorDiv(c.w() - 1 + pad - px, sd) + 1));
-        b.beginControlFlow("for (int i = 0; i < $L; i++)", c.hq());
-        b.addStatement("int iy = i * $L + $L, row = dst + $L + i * $L", sd, py - pad, (py * c.phases() + px) * c.hq() * c.wq(), c.wq());
-        b.beginControlFlow("if (iy < 0 || iy >= $L)", c.h());
-        b.addStatement("java.util.Arrays.fill(s, row, row + $L, 0f)", c.wq());
-        b.addStatement("continue");
-        b.endControlFlow();
-        if (j0 > 0) b.addStatement("java.util.Arrays.fill(s, row, row + $L, 0f)", j0);
-        if (sd == 1) {
-          b.addStatement("System.arraycopy(a, src + iy * $L + $L, s, row + $L, $L)", c.w(), j0 + px - pad, j0, j1 - j0);
-        } else {
-          b.addStatement("for (int j = $L; j < $L; j++) s[row + j] = a[src + iy * $L + j * $L + $L]", j0, j1, c.w(), sd, px - pad);
+        int plane = (py * c.phases() + px) * hq * wq;
+        // rows i whose input row i * S + py - pad lies inside the image, columns j likewise
+        int i0 = Math.min(hq, Math.max(0, Math.ceilDiv(pad - py, sd)));
+        int i1 = Math.max(i0, Math.min(hq, Math.floorDiv(c.h() - 1 + pad - py, sd) + 1));
+        int j0 = Math.min(wq, Math.max(0, Math.ceilDiv(pad - px, sd)));
+        int j1 = Math.max(j0, Math.min(wq, Math.floorDiv(c.w() - 1 + pad - px, sd) + 1));
+        b.add("// phase ($L, $L): rows $L..$L and columns $L..$L from the image, zeros around\n", py, px, i0, i1 - 1, j0, j1 - 1);
+        if (i0 > 0) b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane, plane + i0 * wq);
+        if (j1 > j0) {
+          b.beginControlFlow("for (int i = $L, row = dst + $L; i < $L; i++, row += $L)", i0, plane + i0 * wq, i1, wq);
+          zeros(b, 0, j0);
+          String args = CodeBlock.of("a, src + (i * $L + $L) * $L + $L, s, row$L, $L", sd, py - pad, c.w(), j0 * sd + px - pad,
+              j0 == 0 ? "" : " + " + j0, j1 - j0).toString();
+          b.addStatement("if (!VECTOR) $L($L); else if (WIDE) Simd.$L_16($L); else Simd.$L_8($L)", copy, args, copy, args, copy, args);
+          zeros(b, j1, wq);
+          b.endControlFlow();
+        } else if (i1 > i0) {
+          b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane + i0 * wq, plane + i1 * wq);
         }
-        if (j1 < c.wq()) b.addStatement("java.util.Arrays.fill(s, row + $L, row + $L, 0f)", j1, c.wq());
-        b.endControlFlow();
+        if (i1 < hq) b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane + i1 * wq, plane + hq * wq);
       }
     }
     b.add("$<});\n");
+  }
+
+  /** Zeros {@code s[row + from .. row + to)}: a store each when there are few. */
+  private static void zeros(CodeBlock.Builder b, int from, int to) {
+    if (to - from > 4) {
+      b.addStatement("java.util.Arrays.fill(s, row + $L, row + $L, 0f)", from, to);
+      return;
+    }
+    for (int j = from; j < to; j++) b.addStatement("s[row$L] = 0f", j == 0 ? "" : " + " + j);
+  }
+
+  /**
+   * {@code y[yi + j] = x[xi + j * S]} for j < len: for S 1 and 2 vector kernels (stride 2: the even lanes of two
+   * loads; loads may read up to 2 vectors past the last value, inside the arena's slack) with a masked last vector,
+   * and a scalar one. Returns the name.
+   */
+  private String stageKernels(int sd) {
+    String name = "stage" + sd;
+    if (!microKernels.add(name)) return name;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder(name).addModifiers(Modifier.STATIC)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "y").addParameter(int.class, "yi")
+        .addParameter(int.class, "len");
+    MethodSpec.Builder scalar = sig.build().toBuilder().addJavadoc("{@code y[yi + j] = x[xi + j * $L]} for j < len.\n", sd);
+    if (sd == 1) scalar.addStatement("System.arraycopy(x, xi, y, yi, len)");
+    else scalar.addStatement("for (int j = 0; j < len; j++) y[yi + j] = x[xi + j * $L]", sd);
+    scalarKernels.add(scalar.build());
+    if (sd > 2) return name;
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      CodeBlock load = sd == 1 ? CodeBlock.of("$T.fromArray($L, x, xi + j)", FV, sp)
+          : CodeBlock.of("EVEN$L.selectFrom($T.fromArray($L, x, xi + 2 * j), $T.fromArray($L, x, xi + 2 * j + $L))", evenLanes(lanes), FV, sp, FV, sp, lanes);
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.addStatement("int j = 0");
+      v.addStatement("for (; j <= len - $L; j += $L) $L.intoArray(y, yi + j)", lanes, lanes, load);
+      v.beginControlFlow("if (j < len)");
+      v.addStatement("$T<Float> m = $L.indexInRange(j, len)", VM, sp);
+      if (sd == 1) v.addStatement("$T.fromArray($L, x, xi + j, m).intoArray(y, yi + j, m)", FV, sp);
+      else v.addStatement("$L.intoArray(y, yi + j, m)", load);
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName(name + "_" + lanes).addCode(v.build()).build());
+    }
+    return name;
+  }
+
+  /** Declares {@code EVENn} in the Simd class once: lane i = 2i, the even floats of two consecutive vectors. */
+  private int evenLanes(int lanes) {
+    if (microKernels.add("even" + lanes)) {
+      simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
+          .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
+          .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
+              String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
+    }
+    return lanes;
   }
 
   /**
@@ -726,12 +783,7 @@ public final class JavaBackend {
     if (sd > 2) return name;
     for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
       String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
-      if (sd == 2 && microKernels.add("even" + lanes)) {
-        simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
-            .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
-            .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
-                String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
-      }
+      if (sd == 2) evenLanes(lanes);
       CodeBlock.Builder v = CodeBlock.builder();
       v.add("// the last vector overlaps the one before it when lanes do not divide len; the values are the same\n");
       v.beginControlFlow("if (len < $L)", lanes);
