@@ -40,6 +40,12 @@ public final class Resnet20 implements CompiledModel {
   private static final int SCRATCH = 18498;
 
   /**
+   * Each thread's conv tile buffer (accumulators before the epilogue), reused by every task it runs, with a
+   * vector of slack past the largest tile so the epilogue's masked loads stay inside it.
+   */
+  private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[384 + 16]);
+
+  /**
    * Floats past the arena so a vector tile may read beyond the last value (it never stores there).
    */
   private static final int SLACK = 64;
@@ -314,7 +320,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 3470 + oc / 16 * 3468;
         int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -343,7 +349,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 3470 + oc / 16 * 3468;
         int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -396,7 +402,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -425,7 +431,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -478,7 +484,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -507,7 +513,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -560,7 +566,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -589,7 +595,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -642,7 +648,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -671,7 +677,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -724,7 +730,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -753,7 +759,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -806,7 +812,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -835,7 +841,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -904,7 +910,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
         int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 272 - q);
           if (valid > 32) {
@@ -933,7 +939,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
         int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 272 - q);
           for (int h = 0; h < 2; h++) {
@@ -986,7 +992,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1021,7 +1027,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1080,7 +1086,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1109,7 +1115,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1162,7 +1168,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1191,7 +1197,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1244,7 +1250,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1273,7 +1279,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1326,7 +1332,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1355,7 +1361,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1424,7 +1430,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
         int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 72 - q);
           if (valid > 32) {
@@ -1453,7 +1459,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 3, band = j % 3, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
         int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 3 / 3, end = (band + 1) * 3 / 3; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 72 - q);
           for (int h = 0; h < 2; h++) {
@@ -1506,7 +1512,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1541,7 +1547,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1600,7 +1606,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1629,7 +1635,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1682,7 +1688,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1711,7 +1717,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1764,7 +1770,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1793,7 +1799,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1846,7 +1852,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1875,7 +1881,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {

@@ -65,6 +65,8 @@ public final class JavaBackend {
   private final MemoryPlan plan;
   private final WeightsBlob blob;
   private long scratch;
+  /** Floats of the largest conv tile buffer. */
+  private int tileBuffer;
   private final Set<String> methodNames = new HashSet<>();
   private final Set<String> microKernels = new HashSet<>();
   private final List<MethodSpec> scalarKernels = new ArrayList<>();
@@ -126,6 +128,12 @@ public final class JavaBackend {
         .addJavadoc("Activation floats per image, as planned at batch 1.\n").initializer("$L", arena).build());
     t.addField(FieldSpec.builder(int.class, "SCRATCH", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Staging floats per image (padded, phase-split conv inputs).\n").initializer("$L", scratch).build());
+    if (tileBuffer > 0) {
+      t.addField(FieldSpec.builder(ParameterizedTypeName.get(ThreadLocal.class, float[].class), "TILE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+          .addJavadoc("Each thread's conv tile buffer (accumulators before the epilogue), reused by every task it runs, with a\n"
+              + "vector of slack past the largest tile so the epilogue's masked loads stay inside it.\n")
+          .initializer("$T.withInitial(() -> new float[$L + $L])", ThreadLocal.class, tileBuffer, ConvPlan.WIDE).build());
+    }
     t.addField(FieldSpec.builder(int.class, "SLACK", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Floats past the arena so a vector tile may read beyond the last value (it never stores there).\n")
         .initializer("$L", 4 * ConvPlan.WIDE).build());
@@ -419,7 +427,8 @@ public final class JavaBackend {
     String xBase = c.staged() ? "b * " + c.srcPerImage() : "X + b * " + c.srcPerImage();
     b.addStatement("int xi = $L + oc / $L * $L", xBase, c.og(), c.cg() * c.icStride());
     b.addStatement("int wi = $L + tile * $L, yb = Y + (b * $L + oc) * $L", wOff, c.cg() * c.kk() * c.packR(), c.o(), plane);
-    b.addStatement("float[] tmp = new float[$L]", c.packR() * tw);
+    tileBuffer = Math.max(tileBuffer, c.packR() * tw);
+    b.addStatement("float[] tmp = TILE.get()");
     b.beginControlFlow("for (int pt = band * $L / $L, end = (band + 1) * $L / $L; pt < end; pt++)", v.positionTiles(), v.bands(),
         v.positionTiles(), v.bands());
     b.addStatement("int q = pt * $L, valid = Math.min($L, $L - q)", tw, tw, c.positions());
