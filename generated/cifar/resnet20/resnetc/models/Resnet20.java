@@ -302,16 +302,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 3, t -> {
-      int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 3, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 3); t < end; t++) {
+        int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -384,16 +386,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -466,16 +470,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -548,16 +554,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -630,16 +638,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -712,16 +722,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -794,16 +806,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
-      for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
-        s[row + 33] = 0f;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
-      java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 2 tiles of 8 channels x 16 bands per image
@@ -876,32 +890,34 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 289, 1, 578, 867, 579, 17, 306, 18};
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 17, 0f);
-      for (int i = 1, row = dst + 17; i < 17; i++, row += 17) {
-        s[row] = 0f;
-        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16);
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 17, 0f);
+        for (int i = 1, row = dst + 17; i < 17; i++, row += 17) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16);
+        }
+        // phase (0, 1): rows 1..16 and columns 0..15 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 289, dst + 306, 0f);
+        for (int i = 1, row = dst + 306; i < 17; i++, row += 17) {
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 0, s, row, 16);
+          s[row + 16] = 0f;
+        }
+        // phase (1, 0): rows 0..15 and columns 1..16 from the image, zeros around
+        for (int i = 0, row = dst + 578; i < 16; i++, row += 17) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16);
+        }
+        java.util.Arrays.fill(s, dst + 850, dst + 867, 0f);
+        // phase (1, 1): rows 0..15 and columns 0..15 from the image, zeros around
+        for (int i = 0, row = dst + 867; i < 16; i++, row += 17) {
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 0, s, row, 16);
+          s[row + 16] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 1139, dst + 1156, 0f);
       }
-      // phase (0, 1): rows 1..16 and columns 0..15 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 289, dst + 306, 0f);
-      for (int i = 1, row = dst + 306; i < 17; i++, row += 17) {
-        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 0, s, row, 16);
-        s[row + 16] = 0f;
-      }
-      // phase (1, 0): rows 0..15 and columns 1..16 from the image, zeros around
-      for (int i = 0, row = dst + 578; i < 16; i++, row += 17) {
-        s[row] = 0f;
-        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16);
-      }
-      java.util.Arrays.fill(s, dst + 850, dst + 867, 0f);
-      // phase (1, 1): rows 0..15 and columns 0..15 from the image, zeros around
-      for (int i = 0, row = dst + 867; i < 16; i++, row += 17) {
-        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 0, s, row, 16);
-        s[row + 16] = 0f;
-      }
-      java.util.Arrays.fill(s, dst + 1139, dst + 1156, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -974,16 +990,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 24576 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
-      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
-        s[row + 17] = 0f;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
-      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1068,16 +1086,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
-      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
-        s[row + 17] = 0f;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
-      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1150,16 +1170,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
-      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
-        s[row + 17] = 0f;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
-      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1232,16 +1254,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
-      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
-        s[row + 17] = 0f;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
-      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1314,16 +1338,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
-      for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
-        s[row + 17] = 0f;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
-      java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 4 tiles of 8 channels x 6 bands per image
@@ -1396,32 +1422,34 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 81, 1, 162, 243, 163, 9, 90, 10};
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 9, 0f);
-      for (int i = 1, row = dst + 9; i < 9; i++, row += 9) {
-        s[row] = 0f;
-        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8);
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 9, 0f);
+        for (int i = 1, row = dst + 9; i < 9; i++, row += 9) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8);
+        }
+        // phase (0, 1): rows 1..8 and columns 0..7 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 81, dst + 90, 0f);
+        for (int i = 1, row = dst + 90; i < 9; i++, row += 9) {
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 0, s, row, 8);
+          s[row + 8] = 0f;
+        }
+        // phase (1, 0): rows 0..7 and columns 1..8 from the image, zeros around
+        for (int i = 0, row = dst + 162; i < 8; i++, row += 9) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8);
+        }
+        java.util.Arrays.fill(s, dst + 234, dst + 243, 0f);
+        // phase (1, 1): rows 0..7 and columns 0..7 from the image, zeros around
+        for (int i = 0, row = dst + 243; i < 8; i++, row += 9) {
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 0, s, row, 8);
+          s[row + 8] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 315, dst + 324, 0f);
       }
-      // phase (0, 1): rows 1..8 and columns 0..7 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 81, dst + 90, 0f);
-      for (int i = 1, row = dst + 90; i < 9; i++, row += 9) {
-        if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 0, s, row, 8);
-        s[row + 8] = 0f;
-      }
-      // phase (1, 0): rows 0..7 and columns 1..8 from the image, zeros around
-      for (int i = 0, row = dst + 162; i < 8; i++, row += 9) {
-        s[row] = 0f;
-        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8);
-      }
-      java.util.Arrays.fill(s, dst + 234, dst + 243, 0f);
-      // phase (1, 1): rows 0..7 and columns 0..7 from the image, zeros around
-      for (int i = 0, row = dst + 243; i < 8; i++, row += 9) {
-        if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 0, s, row, 8);
-        s[row + 8] = 0f;
-      }
-      java.util.Arrays.fill(s, dst + 315, dst + 324, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1494,16 +1522,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
-      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
-        s[row + 9] = 0f;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
-      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1588,16 +1618,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
-      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
-        s[row + 9] = 0f;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
-      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1670,16 +1702,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
-      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
-        s[row + 9] = 0f;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
-      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1752,16 +1786,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
-      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
-        s[row + 9] = 0f;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
-      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1834,16 +1870,18 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
-      java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
-      for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
-        s[row] = 0f;
-        if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
-        s[row + 9] = 0f;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
+        }
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
-      java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
     });
     if (WIDE) {
       // 16 lanes: 8 oc x 3 vectors per tile, 8 tiles of 8 channels x 2 bands per image
@@ -1913,10 +1951,12 @@ public final class Resnet20 implements CompiledModel {
    */
   static void head_avgpool(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
     final int X = 4096 * n, Y = 0 * n;
-    team.run(n * 64, t -> {
-      double sum = 0;
-      for (int i = 0; i < 64; i++) sum += a[X + t * 64 + i];
-      a[Y + t] = (float) (sum / 64);
+    team.run(Math.ceilDiv(n * 64, 256), u -> {
+      for (int t = u * 256, end = Math.min(t + 256, n * 64); t < end; t++) {
+        double sum = 0;
+        for (int i = 0; i < 64; i++) sum += a[X + t * 64 + i];
+        a[Y + t] = (float) (sum / 64);
+      }
     });
   }
 

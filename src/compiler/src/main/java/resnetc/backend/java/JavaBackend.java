@@ -327,7 +327,7 @@ public final class JavaBackend {
   private void stage(CodeBlock.Builder b, ConvPlan c) {
     int sd = c.s(), pad = c.p(), wq = c.wq(), hq = c.hq();
     b.add("// stage the input: padded by $L, split into $L stride phase(s) per axis\n", pad, c.phases());
-    b.add("team.run(n * $L, t -> {\n$>", c.c());
+    int grain = openTasks(b, c.c(), c.icStride());
     b.addStatement("int src = X + t * $L, dst = t / $L * $L + t % $L * $L", c.h() * c.w(), c.c(), c.srcPerImage(), c.c(), c.icStride());
     String copy = stageKernels(sd);
     for (int py = 0; py < c.phases(); py++) {
@@ -354,7 +354,7 @@ public final class JavaBackend {
         if (i1 < hq) b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane + i1 * wq, plane + hq * wq);
       }
     }
-    b.add("$<});\n");
+    closeTasks(b, grain);
   }
 
   /** Zeros {@code s[row + from .. row + to)}: a store each when there are few. */
@@ -617,6 +617,33 @@ public final class JavaBackend {
 
   // ---- the other layers: plain loops with literal shapes ----
 
+  /**
+   * Floats a task of a memory-bound layer should touch at least: smaller ones are grouped, so a small layer is one
+   * task (run inline, without waking the team) and a large one a few dozen.
+   */
+  static final int TASK_FLOATS = 16384;
+
+  /**
+   * Opens {@code team.run} over the {@code n * perImage} tasks t of a layer, each touching {@code floats} floats:
+   * several per team task when they are small. Returns the grouping for {@link #closeTasks}.
+   */
+  private static int openTasks(CodeBlock.Builder b, int perImage, long floats) {
+    int grain = (int) Math.max(1, TASK_FLOATS / Math.max(1, floats));
+    if (grain == 1) {
+      b.add("team.run(n * $L, t -> {\n$>", perImage);
+    } else {
+      b.add("team.run(Math.ceilDiv(n * $L, $L), u -> {\n$>", perImage, grain);
+      b.beginControlFlow("for (int t = u * $L, end = Math.min(t + $L, n * $L); t < end; t++)", grain, grain, perImage);
+    }
+    return grain;
+  }
+
+  private static void closeTasks(CodeBlock.Builder b, int grain) {
+    if (grain > 1) b.endControlFlow();
+    b.add("$<});\n");
+  }
+
+
   /** Outputs per weight group of a dense layer: one 16-lane vector, two 8-lane ones. */
   private static final int DENSE_GROUP = 16;
   /** Outputs per dense task. */
@@ -743,7 +770,7 @@ public final class JavaBackend {
     String kernel = poolKernels(k, sd);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, h * w);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L), yr = yb + oy * $L", sd, pad, sd, pad, k, h, ow);
@@ -765,7 +792,7 @@ public final class JavaBackend {
       }
     }
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -842,7 +869,7 @@ public final class JavaBackend {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3), k = p.kernel(), s = p.stride(), pad = p.pad();
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, h * w);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.addStatement("int py0 = oy * $L - $L, py1 = Math.min(py0 + $L, $L), y0 = Math.max(py0, 0), y1 = Math.min(py1, $L)", s, pad, k, h + pad, h);
@@ -854,7 +881,7 @@ public final class JavaBackend {
     b.addStatement("a[yb + oy * $L + ox] = y0 >= y1 || x0 >= x1 ? 0f : (float) (sum / div)", ow);
     b.endControlFlow();
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -863,11 +890,11 @@ public final class JavaBackend {
     int c = x.dim(1), plane = x.dim(2) * x.dim(3);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("double sum = 0");
     b.addStatement("for (int i = 0; i < $L; i++) sum += a[X + t * $L + i]", plane, plane);
     b.addStatement("a[Y + t] = (float) (sum / $L)", plane);
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -879,10 +906,10 @@ public final class JavaBackend {
     long tOff = blob.add(n.name() + "#shift", c, () -> bnAffine(n, bn)[1]);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("float sc = w[$L + t % $L], sh = w[$L + t % $L]", sOff, c, tOff, c);
     b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = a[X + i] * sc + sh", plane, plane);
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -902,8 +929,9 @@ public final class JavaBackend {
     CodeBlock.Builder b = CodeBlock.builder();
     String z = n.inputs().size() > 1 ? ", Z = " + off(n.input(1)) + " * n" : "";
     b.addStatement("final int X = $L * n, Y = $L * n$L", off(n.input(0)), off(n.name()), z);
-    b.add("team.run(n, t -> {\n$>");
-    b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = $L", size, size, expr);
+    b.add("// flat, in tasks of $L floats\n", TASK_FLOATS);
+    b.add("team.run(Math.ceilDiv(n * $L, $L), t -> {\n$>", size, TASK_FLOATS);
+    b.addStatement("for (int i = t * $L, end = Math.min(i + $L, n * $L); i < end; i++) a[Y + i] = $L", TASK_FLOATS, TASK_FLOATS, size, expr);
     b.add("$<});\n");
     return b.build();
   }
@@ -927,7 +955,7 @@ public final class JavaBackend {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), oc = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", oc);
+    int grain = openTasks(b, oc, oh * ow);
     b.addStatement("int b = t / $L, ch = t % $L - $L", oc, oc, p.before());
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.beginControlFlow("for (int ox = 0; ox < $L; ox++)", ow);
@@ -935,7 +963,7 @@ public final class JavaBackend {
         oh * ow, ow, c, c, h, p.stride(), w, p.stride());
     b.endControlFlow();
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -945,10 +973,10 @@ public final class JavaBackend {
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
     b.addStatement("final float[] mean = {$L}, std = {$L}", floats(z.mean()), floats(z.std()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("int ch = t % $L", c);
     b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = (a[X + i] / $Lf - mean[ch]) / std[ch]", plane, plane, z.div());
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
