@@ -40,6 +40,12 @@ public final class Resnet20 implements CompiledModel {
   private static final int SCRATCH = 18498;
 
   /**
+   * Each thread's conv tile buffer (accumulators before the epilogue), reused by every task it runs, with a
+   * vector of slack past the largest tile so the epilogue's masked loads stay inside it.
+   */
+  private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[384 + 16]);
+
+  /**
    * Floats past the arena so a vector tile may read beyond the last value (it never stores there).
    */
   private static final int SLACK = 64;
@@ -316,17 +322,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 3, t -> {
-      int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 3, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 3); t < end; t++) {
+        int src = X + t * 1024, dst = t / 3 * 3470 + t % 3 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -336,7 +342,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 3470 + oc / 16 * 3468;
         int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -365,7 +371,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 3470 + oc / 16 * 3468;
         int wi = 0 + tile * 216, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -400,17 +406,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -420,7 +426,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -449,7 +455,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 448 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -484,17 +490,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -504,7 +510,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -533,7 +539,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 2768 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -568,17 +574,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -588,7 +594,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -617,7 +623,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 5088 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -652,17 +658,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -672,7 +678,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -701,7 +707,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 7408 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -736,17 +742,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -756,7 +762,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -785,7 +791,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 9728 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -820,17 +826,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 0 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 34, 35, 36, 68, 69, 70};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
-      for (int i = 0; i < 34; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 34;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 34, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18498 + t % 16 * 1156;
+        // phase (0, 0): rows 1..32 and columns 1..32 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 34, 0f);
+        for (int i = 1, row = dst + 34; i < 33; i++, row += 34) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32); else Simd.stage1_8(a, src + (i * 1 + -1) * 32 + 0, s, row + 1, 32);
+          s[row + 33] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 32 + 0, s, row + 1, 32);
-        java.util.Arrays.fill(s, row + 33, row + 34, 0f);
+        java.util.Arrays.fill(s, dst + 1122, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -840,7 +846,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 23 / 16, end = (band + 1) * 23 / 16; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 1088 - q);
           if (valid > 32) {
@@ -869,7 +875,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 16, band = j % 16, oc = tile * 8;
         int xi = b * 18498 + oc / 16 * 18496;
         int wi = 12048 + tile * 1152, yb = Y + (b * 16 + oc) * 1024;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 46 / 16, end = (band + 1) * 46 / 16; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 1088 - q);
           for (int h = 0; h < 2; h++) {
@@ -904,43 +910,33 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 16384 * n;
     final int[] TAPS = {0, 289, 1, 578, 867, 579, 17, 306, 18};
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
-    team.run(n * 16, t -> {
-      int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + -1, row = dst + 0 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 16, 14), u -> {
+      for (int t = u * 14, end = Math.min(t + 14, n * 16); t < end; t++) {
+        int src = X + t * 1024, dst = t / 16 * 18496 + t % 16 * 1156;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 17, 0f);
+        for (int i = 1, row = dst + 17; i < 17; i++, row += 17) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 1, s, row + 1, 16);
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
-      }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + -1, row = dst + 289 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
+        // phase (0, 1): rows 1..16 and columns 0..15 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 289, dst + 306, 0f);
+        for (int i = 1, row = dst + 306; i < 17; i++, row += 17) {
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + -1) * 32 + 0, s, row, 16);
+          s[row + 16] = 0f;
         }
-        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
-      }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + 0, row = dst + 578 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
+        // phase (1, 0): rows 0..15 and columns 1..16 from the image, zeros around
+        for (int i = 0, row = dst + 578; i < 16; i++, row += 17) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 1, s, row + 1, 16);
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 17; j++) s[row + j] = a[src + iy * 32 + j * 2 + -1];
-      }
-      for (int i = 0; i < 17; i++) {
-        int iy = i * 2 + 0, row = dst + 867 + i * 17;
-        if (iy < 0 || iy >= 32) {
-          java.util.Arrays.fill(s, row, row + 17, 0f);
-          continue;
+        java.util.Arrays.fill(s, dst + 850, dst + 867, 0f);
+        // phase (1, 1): rows 0..15 and columns 0..15 from the image, zeros around
+        for (int i = 0, row = dst + 867; i < 16; i++, row += 17) {
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 32 + 0, s, row, 16); else Simd.stage2_8(a, src + (i * 2 + 0) * 32 + 0, s, row, 16);
+          s[row + 16] = 0f;
         }
-        for (int j = 0; j < 16; j++) s[row + j] = a[src + iy * 32 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 16, row + 17, 0f);
+        java.util.Arrays.fill(s, dst + 1139, dst + 1156, 0f);
       }
     });
     if (WIDE) {
@@ -950,7 +946,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
         int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 272 - q);
           if (valid > 32) {
@@ -979,7 +975,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 18496 + oc / 32 * 18496;
         int wi = 14368 + tile * 1152, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 272 - q);
           for (int h = 0; h < 2; h++) {
@@ -1014,17 +1010,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 16384 * n, Y = 24576 * n, R = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1034,7 +1030,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1069,7 +1065,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 19008 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1110,17 +1106,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1130,7 +1126,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1159,7 +1155,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 28256 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1194,17 +1190,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1214,7 +1210,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1243,7 +1239,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 37504 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1278,17 +1274,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1298,7 +1294,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1327,7 +1323,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 46752 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1362,17 +1358,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 24576 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 18, 19, 20, 36, 37, 38};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
-      for (int i = 0; i < 18; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 18;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 18, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10370 + t % 32 * 324;
+        // phase (0, 0): rows 1..16 and columns 1..16 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 18, 0f);
+        for (int i = 1, row = dst + 18; i < 17; i++, row += 18) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16); else Simd.stage1_8(a, src + (i * 1 + -1) * 16 + 0, s, row + 1, 16);
+          s[row + 17] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 16 + 0, s, row + 1, 16);
-        java.util.Arrays.fill(s, row + 17, row + 18, 0f);
+        java.util.Arrays.fill(s, dst + 306, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1382,7 +1378,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 6, band = j % 6, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 6 / 6, end = (band + 1) * 6 / 6; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 288 - q);
           if (valid > 32) {
@@ -1411,7 +1407,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 8, band = j % 8, oc = tile * 8;
         int xi = b * 10370 + oc / 32 * 10368;
         int wi = 56000 + tile * 2304, yb = Y + (b * 32 + oc) * 256;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 12 / 8, end = (band + 1) * 12 / 8; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 288 - q);
           for (int h = 0; h < 2; h++) {
@@ -1446,43 +1442,33 @@ public final class Resnet20 implements CompiledModel {
     final int X = 24576 * n, Y = 0 * n;
     final int[] TAPS = {0, 81, 1, 162, 243, 163, 9, 90, 10};
     // stage the input: padded by 1, split into 2 stride phase(s) per axis
-    team.run(n * 32, t -> {
-      int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + -1, row = dst + 0 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 32, 50), u -> {
+      for (int t = u * 50, end = Math.min(t + 50, n * 32); t < end; t++) {
+        int src = X + t * 256, dst = t / 32 * 10368 + t % 32 * 324;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 9, 0f);
+        for (int i = 1, row = dst + 9; i < 9; i++, row += 9) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 1, s, row + 1, 8);
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
-      }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + -1, row = dst + 81 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
+        // phase (0, 1): rows 1..8 and columns 0..7 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 81, dst + 90, 0f);
+        for (int i = 1, row = dst + 90; i < 9; i++, row += 9) {
+          if (!VECTOR) stage2(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + -1) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + -1) * 16 + 0, s, row, 8);
+          s[row + 8] = 0f;
         }
-        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
-      }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + 0, row = dst + 162 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
+        // phase (1, 0): rows 0..7 and columns 1..8 from the image, zeros around
+        for (int i = 0, row = dst + 162; i < 8; i++, row += 9) {
+          s[row] = 0f;
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 1, s, row + 1, 8);
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        for (int j = 1; j < 9; j++) s[row + j] = a[src + iy * 16 + j * 2 + -1];
-      }
-      for (int i = 0; i < 9; i++) {
-        int iy = i * 2 + 0, row = dst + 243 + i * 9;
-        if (iy < 0 || iy >= 16) {
-          java.util.Arrays.fill(s, row, row + 9, 0f);
-          continue;
+        java.util.Arrays.fill(s, dst + 234, dst + 243, 0f);
+        // phase (1, 1): rows 0..7 and columns 0..7 from the image, zeros around
+        for (int i = 0, row = dst + 243; i < 8; i++, row += 9) {
+          if (!VECTOR) stage2(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else if (WIDE) Simd.stage2_16(a, src + (i * 2 + 0) * 16 + 0, s, row, 8); else Simd.stage2_8(a, src + (i * 2 + 0) * 16 + 0, s, row, 8);
+          s[row + 8] = 0f;
         }
-        for (int j = 0; j < 8; j++) s[row + j] = a[src + iy * 16 + j * 2 + 0];
-        java.util.Arrays.fill(s, row + 8, row + 9, 0f);
+        java.util.Arrays.fill(s, dst + 315, dst + 324, 0f);
       }
     });
     if (WIDE) {
@@ -1492,7 +1478,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
         int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 72 - q);
           if (valid > 32) {
@@ -1521,7 +1507,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 3, band = j % 3, oc = tile * 8;
         int xi = b * 10368 + oc / 64 * 10368;
         int wi = 65248 + tile * 2304, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 3 / 3, end = (band + 1) * 3 / 3; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 72 - q);
           for (int h = 0; h < 2; h++) {
@@ -1556,17 +1542,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 24576 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
     });
     if (WIDE) {
@@ -1576,7 +1562,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1611,7 +1597,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 83744 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1652,17 +1638,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
     });
     if (WIDE) {
@@ -1672,7 +1658,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1701,7 +1687,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 120672 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1736,17 +1722,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
     });
     if (WIDE) {
@@ -1756,7 +1742,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1785,7 +1771,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 157600 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1820,17 +1806,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 4096 * n, Y = 0 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
     });
     if (WIDE) {
@@ -1840,7 +1826,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1869,7 +1855,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 194528 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1904,17 +1890,17 @@ public final class Resnet20 implements CompiledModel {
     final int X = 0 * n, Y = 4096 * n, R = 4096 * n;
     final int[] TAPS = {0, 1, 2, 10, 11, 12, 20, 21, 22};
     // stage the input: padded by 1, split into 1 stride phase(s) per axis
-    team.run(n * 64, t -> {
-      int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
-      for (int i = 0; i < 10; i++) {
-        int iy = i * 1 + -1, row = dst + 0 + i * 10;
-        if (iy < 0 || iy >= 8) {
-          java.util.Arrays.fill(s, row, row + 10, 0f);
-          continue;
+    team.run(Math.ceilDiv(n * 64, 163), u -> {
+      for (int t = u * 163, end = Math.min(t + 163, n * 64); t < end; t++) {
+        int src = X + t * 64, dst = t / 64 * 6402 + t % 64 * 100;
+        // phase (0, 0): rows 1..8 and columns 1..8 from the image, zeros around
+        java.util.Arrays.fill(s, dst + 0, dst + 10, 0f);
+        for (int i = 1, row = dst + 10; i < 9; i++, row += 10) {
+          s[row] = 0f;
+          if (!VECTOR) stage1(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else if (WIDE) Simd.stage1_16(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8); else Simd.stage1_8(a, src + (i * 1 + -1) * 8 + 0, s, row + 1, 8);
+          s[row + 9] = 0f;
         }
-        java.util.Arrays.fill(s, row, row + 1, 0f);
-        System.arraycopy(a, src + iy * 8 + 0, s, row + 1, 8);
-        java.util.Arrays.fill(s, row + 9, row + 10, 0f);
+        java.util.Arrays.fill(s, dst + 90, dst + 100, 0f);
       }
     });
     if (WIDE) {
@@ -1924,7 +1910,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 2, band = j % 2, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[384];
+        float[] tmp = TILE.get();
         for (int pt = band * 2 / 2, end = (band + 1) * 2 / 2; pt < end; pt++) {
           int q = pt * 48, valid = Math.min(48, 80 - q);
           if (valid > 32) {
@@ -1953,7 +1939,7 @@ public final class Resnet20 implements CompiledModel {
         int tile = j / 4, band = j % 4, oc = tile * 8;
         int xi = b * 6402 + oc / 64 * 6400;
         int wi = 231456 + tile * 4608, yb = Y + (b * 64 + oc) * 64;
-        float[] tmp = new float[192];
+        float[] tmp = TILE.get();
         for (int pt = band * 4 / 4, end = (band + 1) * 4 / 4; pt < end; pt++) {
           int q = pt * 24, valid = Math.min(24, 80 - q);
           for (int h = 0; h < 2; h++) {
@@ -1985,10 +1971,12 @@ public final class Resnet20 implements CompiledModel {
    */
   static void head_avgpool(float[] a, float[] w, float[] s, int n, ThreadTeam team) {
     final int X = 4096 * n, Y = 0 * n;
-    team.run(n * 64, t -> {
-      double sum = 0;
-      for (int i = 0; i < 64; i++) sum += a[X + t * 64 + i];
-      a[Y + t] = (float) (sum / 64);
+    team.run(Math.ceilDiv(n * 64, 256), u -> {
+      for (int t = u * 256, end = Math.min(t + 256, n * 64); t < end; t++) {
+        double sum = 0;
+        for (int i = 0; i < 64; i++) sum += a[X + t * 64 + i];
+        a[Y + t] = (float) (sum / 64);
+      }
     });
   }
 
@@ -2005,6 +1993,13 @@ public final class Resnet20 implements CompiledModel {
         if (!VECTOR) dense(a, xi, w, wi, bi, 64, a, yo, count); else if (WIDE) Simd.dense16(a, xi, w, wi, bi, 64, a, yo, count); else Simd.dense8(a, xi, w, wi, bi, 64, a, yo, count);
       }
     });
+  }
+
+  /**
+   * {@code y[yi + j] = x[xi + j * 1]} for j < len.
+   */
+  static void stage1(float[] x, int xi, float[] y, int yi, int len) {
+    System.arraycopy(x, xi, y, yi, len);
   }
 
   static void finish(float[] t, int ti, float[] a, int yo, int res, boolean relu, int len) {
@@ -2082,6 +2077,13 @@ public final class Resnet20 implements CompiledModel {
   }
 
   /**
+   * {@code y[yi + j] = x[xi + j * 2]} for j < len.
+   */
+  static void stage2(float[] x, int xi, float[] y, int yi, int len) {
+    for (int j = 0; j < len; j++) y[yi + j] = x[xi + j * 2];
+  }
+
+  /**
    * {@code y[yo + m] = w[bi + m] + sum x[xi + i] * w[m][i]} for m < count in four chains over i mod 4, weights in groups
    * of 16 outputs: [group][len][16].
    */
@@ -2126,8 +2128,36 @@ public final class Resnet20 implements CompiledModel {
 
     static final VectorSpecies<Float> SP = SP8;
 
+    /**
+     * Lane i = 2i: picks the even floats of two consecutive vectors.
+     */
+    static final FloatVector EVEN16 = FloatVector.fromArray(FloatVector.SPECIES_512, new float[] {0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f, 16f, 18f, 20f, 22f, 24f, 26f, 28f, 30f}, 0);
+
+    /**
+     * Lane i = 2i: picks the even floats of two consecutive vectors.
+     */
+    static final FloatVector EVEN8 = FloatVector.fromArray(FloatVector.SPECIES_256, new float[] {0f, 2f, 4f, 6f, 8f, 10f, 12f, 14f}, 0);
+
     static int preferredLanes() {
       return FloatVector.SPECIES_PREFERRED.length();
+    }
+
+    static void stage1_16(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 16; j += 16) FloatVector.fromArray(SP16, x, xi + j).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP16.indexInRange(j, len);
+        FloatVector.fromArray(SP16, x, xi + j, m).intoArray(y, yi + j, m);
+      }
+    }
+
+    static void stage1_8(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 8; j += 8) FloatVector.fromArray(SP8, x, xi + j).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP8.indexInRange(j, len);
+        FloatVector.fromArray(SP8, x, xi + j, m).intoArray(y, yi + j, m);
+      }
     }
 
     /**
@@ -2515,6 +2545,24 @@ public final class Resnet20 implements CompiledModel {
       a10.intoArray(y, yo + 1 * yp + 0);
       a20.intoArray(y, yo + 2 * yp + 0);
       a30.intoArray(y, yo + 3 * yp + 0);
+    }
+
+    static void stage2_16(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 16; j += 16) EVEN16.selectFrom(FloatVector.fromArray(SP16, x, xi + 2 * j), FloatVector.fromArray(SP16, x, xi + 2 * j + 16)).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP16.indexInRange(j, len);
+        EVEN16.selectFrom(FloatVector.fromArray(SP16, x, xi + 2 * j), FloatVector.fromArray(SP16, x, xi + 2 * j + 16)).intoArray(y, yi + j, m);
+      }
+    }
+
+    static void stage2_8(float[] x, int xi, float[] y, int yi, int len) {
+      int j = 0;
+      for (; j <= len - 8; j += 8) EVEN8.selectFrom(FloatVector.fromArray(SP8, x, xi + 2 * j), FloatVector.fromArray(SP8, x, xi + 2 * j + 8)).intoArray(y, yi + j);
+      if (j < len) {
+        VectorMask<Float> m = SP8.indexInRange(j, len);
+        EVEN8.selectFrom(FloatVector.fromArray(SP8, x, xi + 2 * j), FloatVector.fromArray(SP8, x, xi + 2 * j + 8)).intoArray(y, yi + j, m);
+      }
     }
 
     /**

@@ -16,9 +16,11 @@ public record Preprocessing(float div, float[] mean, float[] std, int resize, in
 
   /** Normalizes {@code pixels} (NCHW, any batch) in place and returns it. */
   public float[] apply(float[] pixels, int channels, int plane) {
-    for (int i = 0; i < pixels.length; i++) {
-      int c = (i / plane) % channels;
-      pixels[i] = (pixels[i] / div - mean[c]) / std[c];
+    if (channels < 1 || plane < 1) throw new IllegalArgumentException("channels and plane must be positive, got " + channels + " and " + plane);
+    // one channel plane at a time, so the loop has no divisions by index and the JIT vectorizes it
+    for (int start = 0, c = 0; start < pixels.length; start += plane, c = (c + 1) % channels) {
+      float d = div, m = mean[c], s = std[c];
+      for (int i = start, end = Math.min(start + plane, pixels.length); i < end; i++) pixels[i] = (pixels[i] / d - m) / s;
     }
     return pixels;
   }

@@ -65,6 +65,8 @@ public final class JavaBackend {
   private final MemoryPlan plan;
   private final WeightsBlob blob;
   private long scratch;
+  /** Floats of the largest conv tile buffer. */
+  private int tileBuffer;
   private final Set<String> methodNames = new HashSet<>();
   private final Set<String> microKernels = new HashSet<>();
   private final List<MethodSpec> scalarKernels = new ArrayList<>();
@@ -138,6 +140,12 @@ public final class JavaBackend {
         .addJavadoc("Activation floats per image, as planned at batch 1.\n").initializer("$L", arena).build());
     t.addField(FieldSpec.builder(int.class, "SCRATCH", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Staging floats per image (padded, phase-split conv inputs).\n").initializer("$L", scratch).build());
+    if (tileBuffer > 0) {
+      t.addField(FieldSpec.builder(ParameterizedTypeName.get(ThreadLocal.class, float[].class), "TILE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+          .addJavadoc("Each thread's conv tile buffer (accumulators before the epilogue), reused by every task it runs, with a\n"
+              + "vector of slack past the largest tile so the epilogue's masked loads stay inside it.\n")
+          .initializer("$T.withInitial(() -> new float[$L + $L])", ThreadLocal.class, tileBuffer, ConvPlan.WIDE).build());
+    }
     t.addField(FieldSpec.builder(int.class, "SLACK", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Floats past the arena so a vector tile may read beyond the last value (it never stores there).\n")
         .initializer("$L", 4 * ConvPlan.WIDE).build());
@@ -334,32 +342,89 @@ public final class JavaBackend {
 
   /** Stages the input of a conv into scratch: zero padding and stride phases, see {@link ConvPlan}. */
   private void stage(CodeBlock.Builder b, ConvPlan c) {
-    int sd = c.s(), pad = c.p();
+    int sd = c.s(), pad = c.p(), wq = c.wq(), hq = c.hq();
     b.add("// stage the input: padded by $L, split into $L stride phase(s) per axis\n", pad, c.phases());
-    b.add("team.run(n * $L, t -> {\n$>", c.c());
+    int grain = openTasks(b, c.c(), c.icStride());
     b.addStatement("int src = X + t * $L, dst = t / $L * $L + t % $L * $L", c.h() * c.w(), c.c(), c.srcPerImage(), c.c(), c.icStride());
+    String copy = stageKernels(sd);
     for (int py = 0; py < c.phases(); py++) {
       for (int px = 0; px < c.phases(); px++) {
-        // columns j whose input column j * S + px - pad lies inside the image
-        int j0 = Math.min(c.wq(), Math.max(0, Math.ceilDiv(pad - px, sd)));
-        int j1 = Math.max(j0, Math.min(c.wq(), Math.floorDiv(c.w() - 1 + pad - px, sd) + 1));
-        b.beginControlFlow("for (int i = 0; i < $L; i++)", c.hq());
-        b.addStatement("int iy = i * $L + $L, row = dst + $L + i * $L", sd, py - pad, (py * c.phases() + px) * c.hq() * c.wq(), c.wq());
-        b.beginControlFlow("if (iy < 0 || iy >= $L)", c.h());
-        b.addStatement("java.util.Arrays.fill(s, row, row + $L, 0f)", c.wq());
-        b.addStatement("continue");
-        b.endControlFlow();
-        if (j0 > 0) b.addStatement("java.util.Arrays.fill(s, row, row + $L, 0f)", j0);
-        if (sd == 1) {
-          b.addStatement("System.arraycopy(a, src + iy * $L + $L, s, row + $L, $L)", c.w(), j0 + px - pad, j0, j1 - j0);
-        } else {
-          b.addStatement("for (int j = $L; j < $L; j++) s[row + j] = a[src + iy * $L + j * $L + $L]", j0, j1, c.w(), sd, px - pad);
+        int plane = (py * c.phases() + px) * hq * wq;
+        // rows i whose input row i * S + py - pad lies inside the image, columns j likewise
+        int i0 = Math.min(hq, Math.max(0, Math.ceilDiv(pad - py, sd)));
+        int i1 = Math.max(i0, Math.min(hq, Math.floorDiv(c.h() - 1 + pad - py, sd) + 1));
+        int j0 = Math.min(wq, Math.max(0, Math.ceilDiv(pad - px, sd)));
+        int j1 = Math.max(j0, Math.min(wq, Math.floorDiv(c.w() - 1 + pad - px, sd) + 1));
+        b.add("// phase ($L, $L): rows $L..$L and columns $L..$L from the image, zeros around\n", py, px, i0, i1 - 1, j0, j1 - 1);
+        if (i0 > 0) b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane, plane + i0 * wq);
+        if (j1 > j0) {
+          b.beginControlFlow("for (int i = $L, row = dst + $L; i < $L; i++, row += $L)", i0, plane + i0 * wq, i1, wq);
+          zeros(b, 0, j0);
+          String args = CodeBlock.of("a, src + (i * $L + $L) * $L + $L, s, row$L, $L", sd, py - pad, c.w(), j0 * sd + px - pad,
+              j0 == 0 ? "" : " + " + j0, j1 - j0).toString();
+          b.addStatement("if (!VECTOR) $L($L); else if (WIDE) Simd.$L_16($L); else Simd.$L_8($L)", copy, args, copy, args, copy, args);
+          zeros(b, j1, wq);
+          b.endControlFlow();
+        } else if (i1 > i0) {
+          b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane + i0 * wq, plane + i1 * wq);
         }
-        if (j1 < c.wq()) b.addStatement("java.util.Arrays.fill(s, row + $L, row + $L, 0f)", j1, c.wq());
-        b.endControlFlow();
+        if (i1 < hq) b.addStatement("java.util.Arrays.fill(s, dst + $L, dst + $L, 0f)", plane + i1 * wq, plane + hq * wq);
       }
     }
-    b.add("$<});\n");
+    closeTasks(b, grain);
+  }
+
+  /** Zeros {@code s[row + from .. row + to)}: a store each when there are few. */
+  private static void zeros(CodeBlock.Builder b, int from, int to) {
+    if (to - from > 4) {
+      b.addStatement("java.util.Arrays.fill(s, row + $L, row + $L, 0f)", from, to);
+      return;
+    }
+    for (int j = from; j < to; j++) b.addStatement("s[row$L] = 0f", j == 0 ? "" : " + " + j);
+  }
+
+  /**
+   * {@code y[yi + j] = x[xi + j * S]} for j < len: for S 1 and 2 vector kernels (stride 2: the even lanes of two
+   * loads; loads may read up to 2 vectors past the last value, inside the arena's slack) with a masked last vector,
+   * and a scalar one. Returns the name.
+   */
+  private String stageKernels(int sd) {
+    String name = "stage" + sd;
+    if (!microKernels.add(name)) return name;
+    MethodSpec.Builder sig = MethodSpec.methodBuilder(name).addModifiers(Modifier.STATIC)
+        .addParameter(FLOATS, "x").addParameter(int.class, "xi").addParameter(FLOATS, "y").addParameter(int.class, "yi")
+        .addParameter(int.class, "len");
+    MethodSpec.Builder scalar = sig.build().toBuilder().addJavadoc("{@code y[yi + j] = x[xi + j * $L]} for j < len.\n", sd);
+    if (sd == 1) scalar.addStatement("System.arraycopy(x, xi, y, yi, len)");
+    else scalar.addStatement("for (int j = 0; j < len; j++) y[yi + j] = x[xi + j * $L]", sd);
+    scalarKernels.add(scalar.build());
+    if (sd > 2) return name;
+    for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
+      String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
+      CodeBlock load = sd == 1 ? CodeBlock.of("$T.fromArray($L, x, xi + j)", FV, sp)
+          : CodeBlock.of("EVEN$L.selectFrom($T.fromArray($L, x, xi + 2 * j), $T.fromArray($L, x, xi + 2 * j + $L))", evenLanes(lanes), FV, sp, FV, sp, lanes);
+      CodeBlock.Builder v = CodeBlock.builder();
+      v.addStatement("int j = 0");
+      v.addStatement("for (; j <= len - $L; j += $L) $L.intoArray(y, yi + j)", lanes, lanes, load);
+      v.beginControlFlow("if (j < len)");
+      v.addStatement("$T<Float> m = $L.indexInRange(j, len)", VM, sp);
+      if (sd == 1) v.addStatement("$T.fromArray($L, x, xi + j, m).intoArray(y, yi + j, m)", FV, sp);
+      else v.addStatement("$L.intoArray(y, yi + j, m)", load);
+      v.endControlFlow();
+      simd.addMethod(sig.build().toBuilder().setName(name + "_" + lanes).addCode(v.build()).build());
+    }
+    return name;
+  }
+
+  /** Declares {@code EVENn} in the Simd class once: lane i = 2i, the even floats of two consecutive vectors. */
+  private int evenLanes(int lanes) {
+    if (microKernels.add("even" + lanes)) {
+      simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
+          .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
+          .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
+              String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
+    }
+    return lanes;
   }
 
   /**
@@ -562,7 +627,8 @@ public final class JavaBackend {
     String xBase = c.staged() ? "b * " + c.srcPerImage() : "X + b * " + c.srcPerImage();
     b.addStatement("int xi = $L + oc / $L * $L", xBase, c.og(), c.cg() * c.icStride());
     b.addStatement("int wi = $L + tile * $L, yb = Y + (b * $L + oc) * $L", wOff, c.cg() * c.kk() * c.packR(), c.o(), plane);
-    b.addStatement("float[] tmp = new float[$L]", c.packR() * tw);
+    tileBuffer = Math.max(tileBuffer, c.packR() * tw);
+    b.addStatement("float[] tmp = TILE.get()");
     b.beginControlFlow("for (int pt = band * $L / $L, end = (band + 1) * $L / $L; pt < end; pt++)", v.positionTiles(), v.bands(),
         v.positionTiles(), v.bands());
     b.addStatement("int q = pt * $L, valid = Math.min($L, $L - q)", tw, tw, c.positions());
@@ -761,6 +827,33 @@ public final class JavaBackend {
 
   // ---- the other layers: plain loops with literal shapes ----
 
+  /**
+   * Floats a task of a memory-bound layer should touch at least: smaller ones are grouped, so a small layer is one
+   * task (run inline, without waking the team) and a large one a few dozen.
+   */
+  static final int TASK_FLOATS = 16384;
+
+  /**
+   * Opens {@code team.run} over the {@code n * perImage} tasks t of a layer, each touching {@code floats} floats:
+   * several per team task when they are small. Returns the grouping for {@link #closeTasks}.
+   */
+  private static int openTasks(CodeBlock.Builder b, int perImage, long floats) {
+    int grain = (int) Math.max(1, TASK_FLOATS / Math.max(1, floats));
+    if (grain == 1) {
+      b.add("team.run(n * $L, t -> {\n$>", perImage);
+    } else {
+      b.add("team.run(Math.ceilDiv(n * $L, $L), u -> {\n$>", perImage, grain);
+      b.beginControlFlow("for (int t = u * $L, end = Math.min(t + $L, n * $L); t < end; t++)", grain, grain, perImage);
+    }
+    return grain;
+  }
+
+  private static void closeTasks(CodeBlock.Builder b, int grain) {
+    if (grain > 1) b.endControlFlow();
+    b.add("$<});\n");
+  }
+
+
   /** Outputs per weight group of a dense layer: one 16-lane vector, two 8-lane ones. */
   private static final int DENSE_GROUP = 16;
   /** Outputs per dense task. */
@@ -887,7 +980,7 @@ public final class JavaBackend {
     String kernel = poolKernels(k, sd);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, h * w);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.addStatement("int y0 = Math.max(oy * $L - $L, 0), y1 = Math.min(oy * $L - $L + $L, $L), yr = yb + oy * $L", sd, pad, sd, pad, k, h, ow);
@@ -909,7 +1002,7 @@ public final class JavaBackend {
       }
     }
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -936,12 +1029,7 @@ public final class JavaBackend {
     if (sd > 2) return name;
     for (int lanes : new int[] {ConvPlan.WIDE, ConvPlan.NARROW}) {
       String sp = lanes == ConvPlan.WIDE ? "SP16" : "SP8";
-      if (sd == 2 && microKernels.add("even" + lanes)) {
-        simd.addField(FieldSpec.builder(FV, "EVEN" + lanes, Modifier.STATIC, Modifier.FINAL)
-            .addJavadoc("Lane i = 2i: picks the even floats of two consecutive vectors.\n")
-            .initializer("$T.fromArray($T.SPECIES_$L, new float[] {$L}, 0)", FV, FV, lanes * 32,
-                String.join(", ", java.util.stream.IntStream.range(0, lanes).mapToObj(i -> 2 * i + "f").toList())).build());
-      }
+      if (sd == 2) evenLanes(lanes);
       CodeBlock.Builder v = CodeBlock.builder();
       v.add("// the last vector overlaps the one before it when lanes do not divide len; the values are the same\n");
       v.beginControlFlow("if (len < $L)", lanes);
@@ -991,7 +1079,7 @@ public final class JavaBackend {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), oh = y.dim(2), ow = y.dim(3), k = p.kernel(), s = p.stride(), pad = p.pad();
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, h * w);
     b.addStatement("int xb = X + t * $L, yb = Y + t * $L", h * w, oh * ow);
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.addStatement("int py0 = oy * $L - $L, py1 = Math.min(py0 + $L, $L), y0 = Math.max(py0, 0), y1 = Math.min(py1, $L)", s, pad, k, h + pad, h);
@@ -1003,7 +1091,7 @@ public final class JavaBackend {
     b.addStatement("a[yb + oy * $L + ox] = y0 >= y1 || x0 >= x1 ? 0f : (float) (sum / div)", ow);
     b.endControlFlow();
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -1012,11 +1100,11 @@ public final class JavaBackend {
     int c = x.dim(1), plane = x.dim(2) * x.dim(3);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("double sum = 0");
     b.addStatement("for (int i = 0; i < $L; i++) sum += a[X + t * $L + i]", plane, plane);
     b.addStatement("a[Y + t] = (float) (sum / $L)", plane);
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -1028,10 +1116,10 @@ public final class JavaBackend {
     long tOff = blob.add(n.name() + "#shift", c, () -> bnAffine(n, bn)[1]);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("float sc = w[$L + t % $L], sh = w[$L + t % $L]", sOff, c, tOff, c);
     b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = a[X + i] * sc + sh", plane, plane);
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -1051,8 +1139,9 @@ public final class JavaBackend {
     CodeBlock.Builder b = CodeBlock.builder();
     String z = n.inputs().size() > 1 ? ", Z = " + off(n.input(1)) + " * n" : "";
     b.addStatement("final int X = $L * n, Y = $L * n$L", off(n.input(0)), off(n.name()), z);
-    b.add("team.run(n, t -> {\n$>");
-    b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = $L", size, size, expr);
+    b.add("// flat, in tasks of $L floats\n", TASK_FLOATS);
+    b.add("team.run(Math.ceilDiv(n * $L, $L), t -> {\n$>", size, TASK_FLOATS);
+    b.addStatement("for (int i = t * $L, end = Math.min(i + $L, n * $L); i < end; i++) a[Y + i] = $L", TASK_FLOATS, TASK_FLOATS, size, expr);
     b.add("$<});\n");
     return b.build();
   }
@@ -1076,7 +1165,7 @@ public final class JavaBackend {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), oc = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
-    b.add("team.run(n * $L, t -> {\n$>", oc);
+    int grain = openTasks(b, oc, oh * ow);
     b.addStatement("int b = t / $L, ch = t % $L - $L", oc, oc, p.before());
     b.beginControlFlow("for (int oy = 0; oy < $L; oy++)", oh);
     b.beginControlFlow("for (int ox = 0; ox < $L; ox++)", ow);
@@ -1084,7 +1173,7 @@ public final class JavaBackend {
         oh * ow, ow, c, c, h, p.stride(), w, p.stride());
     b.endControlFlow();
     b.endControlFlow();
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 
@@ -1094,10 +1183,10 @@ public final class JavaBackend {
     CodeBlock.Builder b = CodeBlock.builder();
     b.addStatement("final int X = $L * n, Y = $L * n", off(n.input(0)), off(n.name()));
     b.addStatement("final float[] mean = {$L}, std = {$L}", floats(z.mean()), floats(z.std()));
-    b.add("team.run(n * $L, t -> {\n$>", c);
+    int grain = openTasks(b, c, plane);
     b.addStatement("int ch = t % $L", c);
     b.addStatement("for (int i = t * $L; i < (t + 1) * $L; i++) a[Y + i] = (a[X + i] / $Lf - mean[ch]) / std[ch]", plane, plane, z.div());
-    b.add("$<});\n");
+    closeTasks(b, grain);
     return b.build();
   }
 

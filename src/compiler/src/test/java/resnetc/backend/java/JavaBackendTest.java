@@ -15,7 +15,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
 import resnetc.interp.Interpreter;
+import java.util.List;
 import resnetc.ir.Graph;
+import resnetc.ir.Op;
+import resnetc.ir.SampleGraphs;
+import resnetc.ir.TensorType;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.CompiledModel;
@@ -98,6 +102,53 @@ class JavaBackendTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
         assertTrue(Float.isNaN(m.predict(java.util.Arrays.copyOf(nan, size), 1)[0]));
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh1, m.predict(x1, 1));
+      }
+    }
+  }
+
+  /**
+   * Every op and attribute form (SampleGraphs.allOps, raw with its input normalization and optimized) and the ops
+   * that stand alone in pre-activation nets on larger planes, against the interpreter on every path: 16 lanes, 8
+   * lanes and scalar.
+   */
+  @Test
+  void everyOpOnEveryPath() {
+    Random r = new Random(9);
+    Graph.Builder u = Graph.builder("unfused");
+    u.input("x", TensorType.batched(5, 37, 37));
+    u.add("mp", new Op.MaxPool(3, 2, 1), List.of("x"), "");
+    u.add("sp", new Op.SubsamplePad(1, 1, 2), List.of("mp"), "");
+    for (String p : new String[] {"gamma", "beta", "mean", "var"}) {
+      float[] v = SampleGraphs.random(r, 8, 0.5f);
+      if (!p.equals("beta") && !p.equals("mean")) for (int i = 0; i < 8; i++) v[i] += 1;
+      u.constant("bn." + p, TensorType.of(8), v, "");
+    }
+    u.add("bn", new Op.BatchNorm(1e-5f), List.of("sp", "bn.gamma", "bn.beta", "bn.mean", "bn.var"), "");
+    u.add("relu", new Op.Relu(), List.of("bn"), "");
+    u.add("sum", new Op.Add(), List.of("relu", "sp"), "");
+    u.add("ap", new Op.AvgPool(3, 2, 1, true, true), List.of("sum"), "");
+    u.add("mp2", new Op.MaxPool(3, 1, 1), List.of("ap"), "");
+    u.add("gap", new Op.GlobalAvgPool(), List.of("mp2"), "");
+    u.constant("fc.w", TensorType.of(37, 8), SampleGraphs.random(r, 37 * 8, 0.5f), "");
+    u.add("fc", new Op.Dense(), List.of("gap", "fc.w"), "");
+    Graph unfused = u.build("fc");
+    Graph all = SampleGraphs.allOps(true, 3);
+    for (Graph g : new Graph[] {all, JavaTarget.optimize(all, Pipeline.defaults()), unfused}) {
+      float[] x = new float[(int) g.input().type().elements(3)];
+      for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * (g == all ? 100 : 1);
+      float[] ref = new Interpreter(g).run(x, 3);
+      int c = g.input().type().dim(1);
+      var info = new JavaBackend.ModelInfo(g.name(), g.name() + ".ir", null, 1f, new float[c], new float[c], 0, 0, List.of());
+      JavaTarget.Compiled compiled = JavaTarget.compile(JavaBackend.generate(g, info, new JavaBackend.Options("resnetc.test", "AllOps")));
+      for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
+        if (flag != null) System.setProperty(flag, "true");
+        try (CompiledModel m = JavaTarget.instantiate(compiled, 2)) {
+          double err = relError(m.predict(x, 3), ref);
+          System.out.printf("java backend %s (%s): max rel error %.2e%n", g.name(), flag == null ? "vector" : flag, err);
+          assertTrue(err < 1e-5, g.name() + ", " + flag + ": relative error " + err);
+        } finally {
+          if (flag != null) System.clearProperty(flag);
+        }
       }
     }
   }
