@@ -75,7 +75,7 @@ class JavaBackendTest {
   /**
    * An instance reuses its arena and scratch between calls of one batch size: after a call whose activations are
    * all NaN, the next call must still equal a fresh instance's answer bit for bit (no kernel reads a value it did
-   * not write in the same call, except in lanes it drops).
+   * not write in the same call, except in lanes it drops), through arrays and memory segments.
    */
   @ParameterizedTest
   @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "cifar/wrn16_4", "imagenet/resnet18"})
@@ -102,6 +102,9 @@ class JavaBackendTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
         assertTrue(Float.isNaN(m.predict(java.util.Arrays.copyOf(nan, size), 1)[0]));
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh1, m.predict(x1, 1));
+        float[] y = new float[fresh2.length];
+        m.predict(java.lang.foreign.MemorySegment.ofArray(x), java.lang.foreign.MemorySegment.ofArray(y), 2);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, y, "through memory segments");
       }
     }
   }
