@@ -25,7 +25,10 @@ public final class Table {
   /** The table between these lines of a markdown file is replaced by {@code --update FILE}. */
   static final String START = "<!-- bench:table -->", END = "<!-- bench:end -->";
 
-  /** {@code Table [--update FILE.md] RESULT.json...}: prints the table, and with --update writes it into FILE.md. */
+  /**
+   * {@code Table [--update FILE.md] RESULT.json...}: prints the table, and with --update writes it into FILE.md. A
+   * configuration in a later file replaces the same one in an earlier file.
+   */
   public static void main(String[] args) throws IOException {
     List<Row> rows = new ArrayList<>();
     Path update = null;
@@ -33,7 +36,10 @@ public final class Table {
       if (args[i].equals("--update")) update = Path.of(args[++i]);
       else rows.addAll(read(Path.of(args[i])));
     }
-    String table = table(rows);
+    // a later result of the same configuration replaces an earlier one (a rerun of some rows)
+    Map<String, Row> latest = new LinkedHashMap<>();
+    for (Row r : rows) latest.put(key(r) + "/" + r.backend(), r);
+    String table = table(new ArrayList<>(latest.values()));
     System.out.print(table);
     if (update != null) {
       String md = java.nio.file.Files.readString(update);

@@ -172,11 +172,19 @@ class JarTest {
    * an option-A model (whose shortcut goes through the element-wise epilogue).
    */
   @ParameterizedTest
-  @ValueSource(strings = {"preact_resnet18", "wrn16_4", "resnet20"})
-  void everyPathMatchesTheInterpreter(String model) {
+  @ValueSource(strings = {"preact_resnet18", "wrn16_4", "resnet20", "wrn16_4 winograd", "resnet20 winograd"})
+  void everyPathMatchesTheInterpreter(String variant) {
+    String model = variant.split(" ")[0];
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet"));
     Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 4), Pipeline.defaults());
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    if (variant.endsWith("winograd")) System.setProperty("resnetc.winograd", "always"); // read when the code is generated
+    JavaTarget.Compiled c;
+    try {
+      c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    } finally {
+      System.clearProperty("resnetc.winograd");
+    }
+    assertEquals(variant.endsWith("winograd"), c.output().source().contains("winoIn("), "Winograd layers only when asked for");
     float[] x = new float[3 * 3 * 32 * 32];
     Random r = new Random(1);
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
