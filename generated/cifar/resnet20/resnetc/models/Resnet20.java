@@ -4,7 +4,6 @@ package resnetc.models;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.AtomicReference;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
@@ -12,6 +11,7 @@ import resnetc.runtime.CompiledModel;
 import resnetc.runtime.Preprocessing;
 import resnetc.runtime.ThreadTeam;
 import resnetc.runtime.Weights;
+import resnetc.runtime.Workspace;
 
 /**
  * resnet20 compiled by resnetc from resnet20.resnet. Generated code: do not edit; regenerate with resnetc compile.
@@ -98,12 +98,7 @@ public final class Resnet20 implements CompiledModel {
 
   private final AtomicLongArray nanos = new AtomicLongArray(21);
 
-  /**
-   * The buffers of the last call, for the next call at the same batch size: a call takes them (so no two calls share
-   * them) and puts them back when done. Kernels never read what they did not write in the same call, so stale
-   * values are harmless.
-   */
-  private final AtomicReference<Buffers> spare = new AtomicReference<>();
+  private final Workspace work = new Workspace(ARENA, SLACK, SCRATCH);
 
   /**
    * Uses every core.
@@ -190,36 +185,28 @@ public final class Resnet20 implements CompiledModel {
   @Override
   public float[] predict(float[] x, int n) {
     CompiledModel.checkInput(this, x.length, n);
-    Buffers b = take(n);
+    Workspace.Buffers b = work.take(n);
     System.arraycopy(x, 0, b.a(), IN * n, x.length);
     forward(b.a(), b.s(), n);
     float[] y = java.util.Arrays.copyOfRange(b.a(), OUT * n, OUT * n + CLASSES * n);
-    spare.set(b);
+    work.give(b);
     return y;
   }
 
   @Override
   public void predict(MemorySegment input, MemorySegment output, int n) {
-    if (n < 1 || input.byteSize() != 4L * n * C * H * W || output.byteSize() != 4L * n * CLASSES) {
-      throw new IllegalArgumentException("batch " + n + ": input must be exactly batch x C x H x W floats and output batch x classes floats, got " + input.byteSize() + " and " + output.byteSize() + " bytes");
-    }
-    Buffers b = take(n);
+    CompiledModel.checkSegments(this, input, output, n);
+    Workspace.Buffers b = work.take(n);
     MemorySegment.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, b.a(), IN * n, n * C * H * W);
     forward(b.a(), b.s(), n);
     MemorySegment.copy(b.a(), OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES);
-    spare.set(b);
-  }
-
-  private Buffers take(int n) {
-    Buffers b = spare.getAndSet(null);
-    if (b != null && b.n() == n) return b;
-    return new Buffers(n, new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)], new float[Math.multiplyExact(SCRATCH, n)]);
+    work.give(b);
   }
 
   @Override
   public void close() {
     team.close();
-    spare.set(null);
+    work.clear();
   }
 
   /**
@@ -2110,12 +2097,6 @@ public final class Resnet20 implements CompiledModel {
    */
   private static final class Blob {
     static final float[] W = Weights.load(Resnet20.class, "Resnet20.weights", WEIGHTS);
-  }
-
-  /**
-   * The activation arena and the staging scratch of one call at batch {@code n}.
-   */
-  private record Buffers(int n, float[] a, float[] s) {
   }
 
   /**

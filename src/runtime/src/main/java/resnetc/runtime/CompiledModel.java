@@ -84,6 +84,14 @@ public interface CompiledModel extends AutoCloseable {
   void close();
 
   /** Checks an input array before any work; the message says what was expected. */
+  /** The sizes {@code predict(input, output, n)} needs, checked before any work. */
+  static void checkSegments(CompiledModel m, java.lang.foreign.MemorySegment input, java.lang.foreign.MemorySegment output, int n) {
+    if (n < 1 || input.byteSize() != 4L * n * m.inputSize() || output.byteSize() != 4L * n * m.classes()) {
+      throw new IllegalArgumentException("batch " + n + ": input must be exactly batch x C x H x W floats and output batch x classes floats, got "
+          + input.byteSize() + " and " + output.byteSize() + " bytes");
+    }
+  }
+
   static void checkInput(CompiledModel m, int length, int batch) {
     if (batch < 1) throw new IllegalArgumentException("batch must be at least 1, got " + batch);
     long need = (long) batch * m.inputSize();

@@ -91,13 +91,18 @@ record ConvPlan(int c, int h, int w, int o, int oh, int ow, int k, int s, int p,
    * the registers; then V is lowered as far as the number of tiles allows, so 4 vectors are 2 + 2, not 3 + 1.
    */
   Variant variant(int lanes) {
+    return tile(lanes, packR, positions(), tiles());
+  }
+
+  /** The tile of {@link #variant} for any product of packR-channel tiles over flat positions. */
+  static Variant tile(int lanes, int packR, int positions, int channelTiles) {
     int regs = lanes == WIDE ? 32 : 16;
     int r = Math.min(packR, lanes == WIDE ? 8 : 4);
     int v = Math.max(1, (regs - 1) / (r + 1));
-    int vectors = Math.ceilDiv(positions(), lanes);
+    int vectors = Math.ceilDiv(positions, lanes);
     v = Math.ceilDiv(vectors, Math.ceilDiv(vectors, v));
-    int positionTiles = Math.ceilDiv(positions(), v * lanes);
-    int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, tiles()));
+    int positionTiles = Math.ceilDiv(positions, v * lanes);
+    int bands = Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, channelTiles));
     return new Variant(lanes, r, v, positionTiles, bands);
   }
 

@@ -205,43 +205,28 @@ public final class JavaBackend {
     t.addMethod(getter(int.class, "classes", "CLASSES"));
     t.addMethod(getter(PREP, "preprocessing", "PREPROCESSING"));
     t.addMethod(getter(ParameterizedTypeName.get(List.class, String.class), "labels", "LABELS"));
+    ClassName work = ClassName.get("resnetc.runtime", "Workspace"), buffers = work.nestedClass("Buffers");
+    t.addField(FieldSpec.builder(work, "work", Modifier.PRIVATE, Modifier.FINAL)
+        .initializer("new $T(ARENA, SLACK, SCRATCH)", work).build());
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(FLOATS)
         .addParameter(FLOATS, "x").addParameter(int.class, "n")
         .addStatement("$T.checkInput(this, x.length, n)", MODEL)
-        .addStatement("Buffers b = take(n)")
+        .addStatement("$T b = work.take(n)", buffers)
         .addStatement("System.arraycopy(x, 0, b.a(), IN * n, x.length)")
         .addStatement("forward(b.a(), b.s(), n)")
         .addStatement("float[] y = java.util.Arrays.copyOfRange(b.a(), OUT * n, OUT * n + CLASSES * n)")
-        .addStatement("spare.set(b)")
+        .addStatement("work.give(b)")
         .addStatement("return y").build());
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .addParameter(MemorySegment.class, "input").addParameter(MemorySegment.class, "output").addParameter(int.class, "n")
-        .beginControlFlow("if (n < 1 || input.byteSize() != 4L * n * C * H * W || output.byteSize() != 4L * n * CLASSES)")
-        .addStatement("throw new IllegalArgumentException($S + n + $S + input.byteSize() + $S + output.byteSize() + $S)",
-            "batch ", ": input must be exactly batch x C x H x W floats and output batch x classes floats, got ", " and ", " bytes")
-        .endControlFlow()
-        .addStatement("Buffers b = take(n)")
+        .addStatement("$T.checkSegments(this, input, output, n)", MODEL)
+        .addStatement("$T b = work.take(n)", buffers)
         .addStatement("$T.copy(input, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, b.a(), IN * n, n * C * H * W)", MemorySegment.class)
         .addStatement("forward(b.a(), b.s(), n)")
         .addStatement("$T.copy(b.a(), OUT * n, output, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class)
-        .addStatement("spare.set(b)").build());
-    t.addType(TypeSpec.recordBuilder("Buffers").addModifiers(Modifier.PRIVATE)
-        .addJavadoc("The activation arena and the staging scratch of one call at batch {@code n}.\n")
-        .recordConstructor(MethodSpec.constructorBuilder().addParameter(int.class, "n").addParameter(FLOATS, "a").addParameter(FLOATS, "s").build())
-        .build());
-    t.addField(FieldSpec.builder(ParameterizedTypeName.get(ClassName.get(java.util.concurrent.atomic.AtomicReference.class), ClassName.get("", "Buffers")),
-            "spare", Modifier.PRIVATE, Modifier.FINAL)
-        .addJavadoc("The buffers of the last call, for the next call at the same batch size: a call takes them (so no two calls share\n"
-            + "them) and puts them back when done. Kernels never read what they did not write in the same call, so stale\n"
-            + "values are harmless.\n")
-        .initializer("new $T<>()", java.util.concurrent.atomic.AtomicReference.class).build());
-    t.addMethod(MethodSpec.methodBuilder("take").addModifiers(Modifier.PRIVATE).returns(ClassName.get("", "Buffers")).addParameter(int.class, "n")
-        .addStatement("Buffers b = spare.getAndSet(null)")
-        .addStatement("if (b != null && b.n() == n) return b")
-        .addStatement("return new Buffers(n, new float[Math.addExact(Math.multiplyExact(ARENA, n), SLACK)], new float[Math.multiplyExact(SCRATCH, n)])")
-        .build());
+        .addStatement("work.give(b)").build());
     t.addMethod(MethodSpec.methodBuilder("close").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
-        .addStatement("team.close()").addStatement("spare.set(null)").build());
+        .addStatement("team.close()").addStatement("work.clear()").build());
     t.addMethod(MethodSpec.methodBuilder("forward").addModifiers(Modifier.PRIVATE).addParameter(FLOATS, "a").addParameter(FLOATS, "s")
         .addParameter(int.class, "n")
         .addJavadoc("Runs every layer in order over the arena {@code a}; scratch {@code s} holds staged conv inputs.\n")
@@ -445,7 +430,8 @@ public final class JavaBackend {
         cin, cin, per, cin, c.icStride(), c.wq(), wg.th(), wg.tw(), cin, per, wg.v(), cin, tp, cin * tp);
     // the products: task = (image, xi, channel tile, band), as the direct conv's tiles
     for (boolean wide : new boolean[] {true, false}) {
-      ConvPlan.Variant v = gemmVariant(c, wide ? ConvPlan.WIDE : ConvPlan.NARROW);
+      // the products' tile: a 1x1 conv over tp positions with 16 x O / packR channel tiles
+      ConvPlan.Variant v = ConvPlan.tile(wide ? ConvPlan.WIDE : ConvPlan.NARROW, r, tp, 16 * (o / r));
       int tiles = 16 * (o / r), perImage = tiles * v.bands(), tw = v.width(), halves = r / v.r();
       b.beginControlFlow(wide ? "if (WIDE)" : "else");
       b.add("team.run(n * $L, t -> {\n$>", perImage);
@@ -458,16 +444,8 @@ public final class JavaBackend {
       b.addStatement("int q = pt * $L, valid = $L - q", tw, tp);
       if (halves > 1) b.beginControlFlow("for (int h = 0; h < $L; h++)", halves);
       String hw = halves > 1 ? " + h * " + v.r() : "", hy = halves > 1 ? " + h * " + (v.r() * tp) : "";
-      for (int nv = v.v(); nv >= 1; nv--) {
-        String call = String.format("Simd.%s(s, vi + q, %d, %d, Simd.TAP0, w, wi%s, %d, s, mi%s + q, %d)", microKernel(r, v, nv, true), tp, cin, hw, zero, hy, tp);
-        if (v.v() > 1) {
-          if (nv == v.v()) b.beginControlFlow("if (valid > $L)", (nv - 1) * v.lanes());
-          else if (nv > 1) b.nextControlFlow("else if (valid > $L)", (nv - 1) * v.lanes());
-          else b.nextControlFlow("else");
-        }
-        b.addStatement(call);
-      }
-      if (v.v() > 1) b.endControlFlow();
+      kernelCalls(b, v, nv -> String.format("Simd.%s(s, vi + q, %d, %d, Simd.TAP0, w, wi%s, %d, s, mi%s + q, %d)",
+          microKernel(r, v, nv, true), tp, cin, hw, zero, hy, tp));
       if (halves > 1) b.endControlFlow();
       b.endControlFlow();
       b.add("$<});\n");
@@ -476,18 +454,6 @@ public final class JavaBackend {
     String res = c.residual() == Op.FusedConv.Residual.ADD ? "R - Y" : "NO_RESIDUAL";
     b.addStatement("team.run(n * $L, t -> Simd.winoOut(WIDE, s, t / $L * $L + $L + t % $L * $L, $L, $L, $L, w[$L + t % $L], a, Y + t * $L, $L, $L, $L, $L))",
         o, o, per, wg.m(), o, tp, o * tp, wg.th(), wg.tw(), bOff, o, c.oh() * c.ow(), c.oh(), c.ow(), res, c.relu());
-  }
-
-  /** The products' tile: a 1x1 conv over tp positions with packR output channels, as {@link ConvPlan#variant}. */
-  private static ConvPlan.Variant gemmVariant(ConvPlan c, int lanes) {
-    int regs = lanes == ConvPlan.WIDE ? 32 : 16, tp = c.winograd().tp();
-    int r = Math.min(c.packR(), lanes == ConvPlan.WIDE ? 8 : 4);
-    int v = Math.max(1, (regs - 1) / (r + 1));
-    int vectors = tp / lanes;
-    v = Math.ceilDiv(vectors, Math.ceilDiv(vectors, v));
-    int positionTiles = Math.ceilDiv(tp, v * lanes);
-    int bands = Math.min(positionTiles, Math.ceilDiv(ConvPlan.MIN_TASKS, 16 * (c.o() / c.packR())));
-    return new ConvPlan.Variant(lanes, r, v, positionTiles, bands);
   }
 
   /** {@link resnetc.backend.Winograd#weights} packed [16][O/r][C][r]. */
@@ -637,23 +603,31 @@ public final class JavaBackend {
     String src = c.staged() ? "s" : "a";
     String out = CodeBlock.of("tmp, $L, $L", halves > 1 ? "h * " + (v.r() * tw) : "0", tw).toString();
     String args = String.format("%s, xi + q, %d, %d, TAPS, w, wi%s, %d + oc%s, %s", src, c.icStride(), c.cg(), hw, bOff, hw, out);
-    // the last tile of a layer may need fewer vectors
-    for (int nv = v.v(); nv >= 1; nv--) {
+    kernelCalls(b, v, nv -> {
       String kernel = microKernel(c, v, nv);
-      String call = v.lanes() == ConvPlan.WIDE ? String.format("Simd.%s(%s)", kernel, args)
+      return v.lanes() == ConvPlan.WIDE ? String.format("Simd.%s(%s)", kernel, args)
           : String.format("if (VECTOR) Simd.%s(%s); else %s(%s)", kernel, args, kernel, args);
+    });
+    if (halves > 1) b.endControlFlow();
+    epilogue(b, c, tw, plane);
+    b.endControlFlow();
+    b.add("$<});\n");
+  }
+
+  /**
+   * The micro-kernel call for a tile of {@code valid} positions: V vectors, or fewer for the last tile of a layer
+   * ({@code call} gives the statement for a number of vectors).
+   */
+  private static void kernelCalls(CodeBlock.Builder b, ConvPlan.Variant v, java.util.function.IntFunction<String> call) {
+    for (int nv = v.v(); nv >= 1; nv--) {
       if (v.v() > 1) {
         if (nv == v.v()) b.beginControlFlow("if (valid > $L)", (nv - 1) * v.lanes());
         else if (nv > 1) b.nextControlFlow("else if (valid > $L)", (nv - 1) * v.lanes());
         else b.nextControlFlow("else");
       }
-      b.addStatement(call);
+      b.addStatement(call.apply(nv));
     }
     if (v.v() > 1) b.endControlFlow();
-    if (halves > 1) b.endControlFlow();
-    epilogue(b, c, tw, plane);
-    b.endControlFlow();
-    b.add("$<});\n");
   }
 
   /**

@@ -204,49 +204,34 @@ public final class NativeWrapper {
         .addParameter(long.class, "t0").addStatement("long t1 = System.nanoTime()").addStatement("nanos.addAndGet(layer, t1 - t0)")
         .addStatement("return t1").build());
 
+    ClassName work = ClassName.get("resnetc.runtime", "Workspace"), buffers = work.nestedClass("Buffers");
+    t.addField(FieldSpec.builder(work, "work", Modifier.PRIVATE, Modifier.FINAL)
+        .initializer("new $T(ARENA, SLACK, SCRATCH)", work).build());
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(float[].class)
         .addParameter(float[].class, "x").addParameter(int.class, "n")
         .addStatement("$T.checkInput(this, x.length, n)", MODEL)
         .addStatement("checkBatch(n)")
-        .addStatement("float[][] buf = buffers(n)")
-        .beginControlFlow("try")
-        .addStatement("System.arraycopy(x, 0, buf[0], (int) (IN * n), x.length)")
-        .addStatement("forward(buf[0], buf[1], n)")
-        .addStatement("return $T.copyOfRange(buf[0], (int) (OUT * n), (int) (OUT * n) + CLASSES * n)", Arrays.class)
-        .nextControlFlow("finally")
-        .addStatement("spare.set(buf)")
-        .endControlFlow().build());
+        .addStatement("$T b = work.take(n)", buffers)
+        .addStatement("System.arraycopy(x, 0, b.a(), (int) (IN * n), x.length)")
+        .addStatement("forward(b.a(), b.s(), n)")
+        .addStatement("float[] y = $T.copyOfRange(b.a(), (int) (OUT * n), (int) (OUT * n) + CLASSES * n)", Arrays.class)
+        .addStatement("work.give(b)")
+        .addStatement("return y").build());
     t.addMethod(MethodSpec.methodBuilder("predict").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC)
         .addParameter(MemorySegment.class, "input").addParameter(MemorySegment.class, "output").addParameter(int.class, "n")
-        .beginControlFlow("if (n < 1 || input.byteSize() != 4L * n * C * H * W || output.byteSize() != 4L * n * CLASSES)")
-        .addStatement("throw new IllegalArgumentException($S + n + $S + input.byteSize() + $S + output.byteSize() + $S)",
-            "batch ", ": input must be exactly batch x C x H x W floats and output batch x classes floats, got ", " and ", " bytes")
-        .endControlFlow()
+        .addStatement("$T.checkSegments(this, input, output, n)", MODEL)
         .addStatement("checkBatch(n)")
-        .addStatement("float[][] buf = buffers(n)")
-        .beginControlFlow("try")
-        .addStatement("$T.copy(input, $T.JAVA_FLOAT, 0, buf[0], (int) (IN * n), n * C * H * W)", MemorySegment.class, ValueLayout.class)
-        .addStatement("forward(buf[0], buf[1], n)")
-        .addStatement("$T.copy(buf[0], (int) (OUT * n), output, $T.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class, ValueLayout.class)
-        .nextControlFlow("finally")
-        .addStatement("spare.set(buf)")
-        .endControlFlow().build());
-    t.addField(FieldSpec.builder(ParameterizedTypeName.get(ClassName.get(java.util.concurrent.atomic.AtomicReference.class), TypeName.get(float[][].class)),
-            "spare", Modifier.PRIVATE, Modifier.FINAL)
-        .addJavadoc("The arena and scratch of the last call, reused by the next one of the same batch size (allocating and\n"
-            + "zeroing them cost ResNet-50 about 20 MB per call); concurrent calls each take their own.\n")
-        .initializer("new $T<>()", java.util.concurrent.atomic.AtomicReference.class).build());
-    t.addMethod(MethodSpec.methodBuilder("buffers").addModifiers(Modifier.PRIVATE).returns(float[][].class).addParameter(int.class, "n")
-        .addJavadoc("Arena and scratch for batch n: the spare pair if it fits, else new ones. No kernel reads what it did not write\n"
-            + "except lanes it drops, so stale values are harmless.\n")
-        .addStatement("float[][] buf = spare.getAndSet(null)")
-        .addStatement("if (buf != null && buf[0].length == ARENA * n + SLACK && buf[1].length == SCRATCH * n) return buf")
-        .addStatement("return new float[][] {new float[(int) (ARENA * n + SLACK)], new float[(int) (SCRATCH * n)]}").build());
+        .addStatement("$T b = work.take(n)", buffers)
+        .addStatement("$T.copy(input, $T.JAVA_FLOAT, 0, b.a(), (int) (IN * n), n * C * H * W)", MemorySegment.class, ValueLayout.class)
+        .addStatement("forward(b.a(), b.s(), n)")
+        .addStatement("$T.copy(b.a(), (int) (OUT * n), output, $T.JAVA_FLOAT, 0, n * CLASSES)", MemorySegment.class, ValueLayout.class)
+        .addStatement("work.give(b)").build());
     t.addMethod(MethodSpec.methodBuilder("checkBatch").addModifiers(Modifier.PRIVATE, Modifier.STATIC).addParameter(int.class, "n")
         .beginControlFlow("if (n > MAX_BATCH)")
         .addStatement("throw new IllegalArgumentException(NAME + $S + MAX_BATCH + $S + n)", " runs at most ", " images per call, got ")
         .endControlFlow().build());
-    t.addMethod(MethodSpec.methodBuilder("close").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).addStatement("team.close()").build());
+    t.addMethod(MethodSpec.methodBuilder("close").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).addStatement("team.close()")
+        .addStatement("work.clear()").build());
     t.addMethod(MethodSpec.methodBuilder("forward").addModifiers(Modifier.PRIVATE).addParameter(float[].class, "arena")
         .addParameter(float[].class, "scratch").addParameter(int.class, "n")
         .addJavadoc("Runs every step in order over the arena; the input is already in place, the output is read after.\n")

@@ -117,24 +117,7 @@ class JavaBackendTest {
   @Test
   void everyOpOnEveryPath() {
     Random r = new Random(9);
-    Graph.Builder u = Graph.builder("unfused");
-    u.input("x", TensorType.batched(5, 37, 37));
-    u.add("mp", new Op.MaxPool(3, 2, 1), List.of("x"), "");
-    u.add("sp", new Op.SubsamplePad(1, 1, 2), List.of("mp"), "");
-    for (String p : new String[] {"gamma", "beta", "mean", "var"}) {
-      float[] v = SampleGraphs.random(r, 8, 0.5f);
-      if (!p.equals("beta") && !p.equals("mean")) for (int i = 0; i < 8; i++) v[i] += 1;
-      u.constant("bn." + p, TensorType.of(8), v, "");
-    }
-    u.add("bn", new Op.BatchNorm(1e-5f), List.of("sp", "bn.gamma", "bn.beta", "bn.mean", "bn.var"), "");
-    u.add("relu", new Op.Relu(), List.of("bn"), "");
-    u.add("sum", new Op.Add(), List.of("relu", "sp"), "");
-    u.add("ap", new Op.AvgPool(3, 2, 1, true, true), List.of("sum"), "");
-    u.add("mp2", new Op.MaxPool(3, 1, 1), List.of("ap"), "");
-    u.add("gap", new Op.GlobalAvgPool(), List.of("mp2"), "");
-    u.constant("fc.w", TensorType.of(37, 8), SampleGraphs.random(r, 37 * 8, 0.5f), "");
-    u.add("fc", new Op.Dense(), List.of("gap", "fc.w"), "");
-    Graph unfused = u.build("fc");
+    Graph unfused = SampleGraphs.unfusedOps(9);
     Graph all = SampleGraphs.allOps(true, 3);
     for (Graph g : new Graph[] {all, JavaTarget.optimize(all, Pipeline.defaults()), unfused}) {
       float[] x = new float[(int) g.input().type().elements(3)];

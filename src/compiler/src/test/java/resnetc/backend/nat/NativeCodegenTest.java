@@ -147,29 +147,7 @@ class NativeCodegenTest {
   /** The ops that stand alone in pre-activation nets and heads, unfused, on a plane wide enough for vector pooling. */
   @Test
   void unfusedOps() {
-    Random r = new Random(9);
-    Graph.Builder b = Graph.builder("unfused");
-    b.input("x", TensorType.batched(5, 37, 37));
-    b.add("mp", new Op.MaxPool(3, 2, 1), List.of("x"), "");
-    b.add("sp", new Op.SubsamplePad(1, 1, 2), List.of("mp"), "");
-    for (String p : new String[] {"gamma", "beta", "mean", "var"}) {
-      float[] v = SampleGraphs.random(r, 8, 0.5f);
-      if (!p.equals("beta") && !p.equals("mean")) for (int i = 0; i < 8; i++) v[i] += 1;
-      b.constant("bn." + p, TensorType.of(8), v, "");
-    }
-    b.add("bn", new Op.BatchNorm(1e-5f), List.of("sp", "bn.gamma", "bn.beta", "bn.mean", "bn.var"), "");
-    b.add("relu", new Op.Relu(), List.of("bn"), "");
-    b.add("sum", new Op.Add(), List.of("relu", "sp"), "");
-    b.add("sub", new Op.SubsamplePad(2, 0, 0), List.of("sum"), "");
-    b.add("ap", new Op.AvgPool(3, 2, 1, true, true), List.of("sum"), "");
-    b.add("sum2", new Op.Add(), List.of("ap", "sub"), "");
-    b.add("ap2", new Op.AvgPool(2, 2, 0, true, false), List.of("sum2"), "");
-    b.add("mp2", new Op.MaxPool(3, 1, 1), List.of("ap2"), "");
-    b.add("gap", new Op.GlobalAvgPool(), List.of("mp2"), "");
-    b.constant("fc.w", TensorType.of(21, 8), SampleGraphs.random(r, 21 * 8, 0.5f), "");
-    b.add("fc", new Op.Dense(), List.of("gap", "fc.w"), "");
-    b.add("prob", new Op.Softmax(), List.of("fc"), "");
-    Graph g = b.build("prob");
+    Graph g = SampleGraphs.unfusedOps(9);
     double err = jitError(g, 3);
     System.out.printf("native jit unfused ops: max rel error %.2e%n", err);
     assertTrue(err <= 1e-6, "relative error " + err);
