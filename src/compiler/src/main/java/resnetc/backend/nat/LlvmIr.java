@@ -106,9 +106,7 @@ final class LlvmIr implements AutoCloseable {
 
   /** A shuffle mask 0, s, 2s, ... of {@code lanes} i32 lanes: every s-th lane of a wider vector. */
   LLVMValueRef stride(int lanes, int s) {
-    PointerPointer<LLVMValueRef> pp = new PointerPointer<>(lanes);
-    for (int l = 0; l < lanes; l++) pp.put(l, i32((long) l * s));
-    return LLVMConstVector(pp, lanes);
+    return stride(lanes, s, 0);
   }
 
   static PointerPointer<LLVMTypeRef> types(LLVMTypeRef... ts) {
