@@ -11,7 +11,7 @@ import resnetc.check.Model.ShortcutKind;
 import resnetc.diag.Diagnostic;
 import resnetc.diag.SpecException;
 import resnetc.parse.Ast;
-import resnetc.parse.Pos;
+import resnetc.diag.Pos;
 
 /**
  * Validates a spec and applies defaults, collecting every error with its position. Shape errors (sizes that do

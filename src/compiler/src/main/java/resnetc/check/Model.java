@@ -2,7 +2,7 @@ package resnetc.check;
 
 import java.util.List;
 import java.util.Map;
-import resnetc.parse.Pos;
+import resnetc.diag.Pos;
 
 /** A checked spec: every default applied, every value valid on its own. Shapes are checked when lowering. */
 public record Model(String name, String file, String source, Input input, Preprocess preprocess, int classes,

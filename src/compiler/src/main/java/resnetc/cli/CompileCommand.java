@@ -15,11 +15,11 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
-import resnetc.backend.java.JavaBackend;
-import resnetc.backend.java.JavaTarget;
+import resnetc.target.java.JavaBackend;
+import resnetc.target.java.JavaTarget;
 import resnetc.ir.Graph;
 import resnetc.passes.Pipeline;
-import resnetc.pkg.ModelJar;
+import resnetc.packaging.ModelJar;
 
 @Command(name = "compile", description = "Compile a spec and its weights into a runnable inference jar (java -jar model.jar --help).")
 final class CompileCommand implements Callable<Integer> {
@@ -87,16 +87,16 @@ final class CompileCommand implements Callable<Integer> {
     if (output == null) throw new Main.UserError("the native backend writes a jar: give --output JAR");
     if (!g.hasWeights()) throw new Main.UserError("a jar needs weights: pass --weights FILE or --random-weights SEED");
     JavaBackend.Options names = JavaTarget.defaultOptions(l.model(), packageName, className);
-    resnetc.backend.nat.NativeCompiler.Library lib = resnetc.backend.nat.NativeCompiler.sharedLibrary(optimized, cpu);
+    resnetc.target.llvm.NativeCompiler.Library lib = resnetc.target.llvm.NativeCompiler.sharedLibrary(optimized, cpu);
     String libName = names.className().toLowerCase(Locale.ROOT);
-    var c = resnetc.backend.nat.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, libName,
+    var c = resnetc.target.llvm.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, libName,
         l.model().input().channels(), l.model().input().height(), l.model().input().width());
     if (sourceDir != null) {
       Path file = sourceDir.resolve(c.qualifiedName().replace('.', '/') + ".java");
       Files.createDirectories(file.getParent());
       Files.writeString(file, c.source());
     }
-    resnetc.backend.nat.NativeTarget.writeJar(output, c, lib.so());
+    resnetc.target.llvm.NativeTarget.writeJar(output, c, lib.so());
     out.printf(Locale.ROOT, "jar: %s (%d bytes, shared library %d bytes, weights %d bytes)%n", output, Files.size(output), lib.so().length, c.blob().length);
     out.println("class: " + c.qualifiedName());
     out.println("cpu: " + lib.program().cpu() + " (" + lib.program().features() + ")");

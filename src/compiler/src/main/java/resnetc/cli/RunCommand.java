@@ -15,7 +15,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
-import resnetc.backend.java.JavaTarget;
+import resnetc.target.java.JavaTarget;
 import resnetc.interp.Interpreter;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
@@ -163,11 +163,11 @@ final class RunCommand implements Callable<Integer> {
     } else if (backend == Backend.NATIVE) {
       // In-process ORC JIT: the same IR as `compile --backend native`, no linking step.
       Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
-      try (resnetc.backend.nat.NativeJit jit = resnetc.backend.nat.NativeJit.load(optimized, cpu)) {
+      try (resnetc.target.llvm.NativeJit jit = resnetc.target.llvm.NativeJit.load(optimized, cpu)) {
         var names = JavaTarget.defaultOptions(loaded.model(), null, null);
-        var c = resnetc.backend.nat.NativeTarget.compileWrapper(jit.program(), JavaTarget.info(loaded), names, "jit",
+        var c = resnetc.target.llvm.NativeTarget.compileWrapper(jit.program(), JavaTarget.info(loaded), names, "jit",
             loaded.model().input().channels(), loaded.model().input().height(), loaded.model().input().width());
-        try (CompiledModel m = resnetc.backend.nat.NativeTarget.instantiate(c, threadCount, jit::address)) {
+        try (CompiledModel m = resnetc.target.llvm.NativeTarget.instantiate(c, threadCount, jit::address)) {
           if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
           t0 = System.nanoTime();
           inBatches(x, y, n, perItem, classes, m::predict);

@@ -17,8 +17,8 @@ import resnetc.ir.Graph;
 import resnetc.ir.Node;
 import resnetc.ir.Op;
 import resnetc.ir.Summary;
-import resnetc.passes.MemoryPlan;
-import resnetc.passes.PlanMemory;
+import resnetc.analysis.MemoryPlan;
+import resnetc.analysis.ArenaPlanner;
 
 @Command(name = "summary", description = "Per-layer table (name, op, output shape, params, MACs per image) and totals;"
     + " with --opt also op counts before/after the optimizer and the planned activation arena.")
@@ -45,7 +45,7 @@ final class SummaryCommand implements Callable<Integer> {
       after.forEach(all::putIfAbsent);
       out.println("ops (before -> after " + opt.pipeline().text() + "):");
       all.keySet().forEach(op -> out.printf(Locale.ROOT, "  %-16s %5d -> %d%n", op, before.getOrDefault(op, 0L), after.getOrDefault(op, 0L)));
-      MemoryPlan before0 = PlanMemory.plan(lowered, batch), plan = PlanMemory.plan(g, batch);
+      MemoryPlan before0 = ArenaPlanner.plan(lowered, batch), plan = ArenaPlanner.plan(g, batch);
       out.printf(Locale.ROOT, "arena_bytes: %d%n", plan.arenaBytes());
       out.printf(Locale.ROOT, "naive_activation_bytes: %d%n", plan.naiveBytes());
       out.printf(Locale.ROOT, "arena_percent_of_naive: %.1f (batch %d; unoptimized graph: %d of %d bytes)%n",

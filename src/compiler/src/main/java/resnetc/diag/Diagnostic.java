@@ -1,6 +1,6 @@
 package resnetc.diag;
 
-import resnetc.parse.Pos;
+import resnetc.diag.Pos;
 
 /** One error in a spec, printed as {@code file:line:col: error: message}, the source line and a caret. */
 public record Diagnostic(String file, Pos pos, String message) {

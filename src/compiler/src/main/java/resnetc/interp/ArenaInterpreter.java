@@ -9,7 +9,7 @@ import resnetc.ir.Graph;
 import resnetc.ir.Node;
 import resnetc.ir.Op;
 import resnetc.ir.TensorType;
-import resnetc.passes.MemoryPlan;
+import resnetc.analysis.MemoryPlan;
 
 /**
  * Runs a graph inside one float arena laid out by a {@link MemoryPlan}: each node copies its operands out of their

@@ -14,7 +14,7 @@ import resnetc.ir.Graph;
 import resnetc.ir.IrException;
 import resnetc.ir.Op;
 import resnetc.ir.TensorType;
-import resnetc.parse.Pos;
+import resnetc.diag.Pos;
 
 /**
  * Checked model to IR: one node per conv, batch norm, relu, add, pool. Parameters become const nodes named as

@@ -1,5 +1,7 @@
 package resnetc.parse;
 
+import resnetc.diag.Pos;
+
 import java.util.List;
 
 /**

@@ -1,5 +1,7 @@
 package resnetc.parse;
 
+import resnetc.diag.Pos;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -20,7 +20,7 @@ import org.junit.jupiter.api.TestFactory;
 import resnetc.Frontend;
 import resnetc.diag.Diagnostic;
 import resnetc.diag.SpecException;
-import resnetc.parse.Pos;
+import resnetc.diag.Pos;
 
 /**
  * FileCheck-style diagnostics tests. Each {@code diagnostics/*.resnet} resource is a small spec with deliberate

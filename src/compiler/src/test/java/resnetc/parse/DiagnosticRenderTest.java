@@ -1,5 +1,7 @@
 package resnetc.parse;
 
+import resnetc.diag.Pos;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

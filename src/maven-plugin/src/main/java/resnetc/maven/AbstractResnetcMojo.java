@@ -23,8 +23,8 @@ import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProject;
 import org.codehaus.plexus.util.DirectoryScanner;
 import resnetc.Frontend;
-import resnetc.backend.java.JavaBackend;
-import resnetc.backend.java.JavaTarget;
+import resnetc.target.java.JavaBackend;
+import resnetc.target.java.JavaTarget;
 import resnetc.diag.SpecException;
 import resnetc.ir.Graph;
 import resnetc.passes.Pipeline;
@@ -202,12 +202,12 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
       Graph optimized = JavaTarget.optimize(g, Pipeline.defaults());
       JavaBackend.Options names = JavaTarget.defaultOptions(m.loaded().model(), packageName, null);
       if (backend.equals("native")) {
-        var lib = resnetc.backend.nat.NativeCompiler.sharedLibrary(optimized, targetCpu == null ? "x86-64-v3" : targetCpu);
+        var lib = resnetc.target.llvm.NativeCompiler.sharedLibrary(optimized, targetCpu == null ? "x86-64-v3" : targetCpu);
         var in = m.loaded().model().input();
         String libName = names.className().toLowerCase(java.util.Locale.ROOT);
-        var c = resnetc.backend.nat.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(m.loaded()), names, libName,
+        var c = resnetc.target.llvm.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(m.loaded()), names, libName,
             in.channels(), in.height(), in.width());
-        var resources = resnetc.backend.nat.NativeTarget.resources(c, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
+        var resources = resnetc.target.llvm.NativeTarget.resources(c, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
         return new Generated(m, c.qualifiedName(), c.source(), resources);
       }
       JavaBackend.Output out = JavaTarget.generate(m.loaded(), optimized, names);

@@ -1,0 +1,175 @@
+package resnetc.target.java;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import resnetc.Frontend;
+import resnetc.TestPaths;
+import resnetc.interp.Interpreter;
+import java.util.List;
+import resnetc.ir.Graph;
+import resnetc.ir.Op;
+import resnetc.ir.SampleGraphs;
+import resnetc.ir.TensorType;
+import resnetc.passes.Pipeline;
+import resnetc.runtime.Cifar;
+import resnetc.runtime.CompiledModel;
+import resnetc.runtime.F32;
+import resnetc.weights.RandomWeights;
+
+/** The Java backend against the reference interpreter: random weights on every example, pretrained CIFAR models. */
+class JavaBackendTest {
+  static Stream<Path> examples() throws Exception {
+    try (Stream<Path> s = Files.walk(TestPaths.repoRoot().resolve("examples"))) {
+      return s.filter(p -> p.toString().endsWith(".resnet")).sorted().toList().stream();
+    }
+  }
+
+  static CompiledModel compile(Frontend.Loaded l, Graph weighted, int threads) {
+    JavaBackend.Output out = JavaTarget.generate(l, weighted, JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults());
+    return JavaTarget.instantiate(JavaTarget.compile(out), threads);
+  }
+
+  /** max |a - b| / max |b|. */
+  static double relError(float[] a, float[] b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < b.length; i++) {
+      num = Math.max(num, Math.abs(a[i] - b[i]));
+      den = Math.max(den, Math.abs(b[i]));
+    }
+    return num / den;
+  }
+
+  /**
+   * The backend against the interpreter on the very graph it compiled (the pipeline's own error is
+   * PipelineEquivalenceTest's business), vector path on every example, scalar path on the CIFAR ones.
+   */
+  @ParameterizedTest
+  @MethodSource("examples")
+  void matchesTheInterpreterWithRandomWeights(Path spec) {
+    Frontend.Loaded l = Frontend.load(spec);
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 11), Pipeline.defaults());
+    int batch = g.input().type().dim(2) > 64 ? 1 : 3;
+    Random r = new Random(5);
+    float[] x = new float[(int) g.input().type().elements(batch)];
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    float[] ref = new Interpreter(g).run(x, batch);
+    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      double err = relError(m.predict(x, batch), ref);
+      double allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
+      System.out.printf("java backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
+      assertTrue(err < allowed, "relative error " + err);
+    }
+  }
+
+  /**
+   * An instance reuses its arena and scratch between calls of one batch size: after a call whose activations are
+   * all NaN, the next call must still equal a fresh instance's answer bit for bit (no kernel reads a value it did
+   * not write in the same call, except in lanes it drops), through arrays and memory segments.
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "cifar/wrn16_4", "imagenet/resnet18"})
+  void staleBuffersDoNotChangeAnswers(String model) {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
+    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    int size = (int) g.input().type().elementsPerItem();
+    Random r = new Random(8);
+    float[] nan = new float[2 * size], x = new float[2 * size], x1 = new float[size];
+    java.util.Arrays.fill(nan, Float.NaN);
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    for (int i = 0; i < x1.length; i++) x1[i] = (float) r.nextGaussian();
+    float[] fresh2, fresh1;
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      fresh2 = m.predict(x, 2);
+    }
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      fresh1 = m.predict(x1, 1);
+    }
+    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+      for (int round = 0; round < 2; round++) {
+        assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
+        assertTrue(Float.isNaN(m.predict(java.util.Arrays.copyOf(nan, size), 1)[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh1, m.predict(x1, 1));
+        float[] y = new float[fresh2.length];
+        m.predict(java.lang.foreign.MemorySegment.ofArray(x), java.lang.foreign.MemorySegment.ofArray(y), 2);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, y, "through memory segments");
+      }
+    }
+  }
+
+  /**
+   * Every op and attribute form (SampleGraphs.allOps, raw with its input normalization and optimized) and the ops
+   * that stand alone in pre-activation nets on larger planes, against the interpreter on every path: 16 lanes, 8
+   * lanes and scalar.
+   */
+  @Test
+  void everyOpOnEveryPath() {
+    Random r = new Random(9);
+    Graph unfused = SampleGraphs.unfusedOps(9);
+    Graph all = SampleGraphs.allOps(true, 3);
+    for (Graph g : new Graph[] {all, JavaTarget.optimize(all, Pipeline.defaults()), unfused}) {
+      float[] x = new float[(int) g.input().type().elements(3)];
+      for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * (g == all ? 100 : 1);
+      float[] ref = new Interpreter(g).run(x, 3);
+      int c = g.input().type().dim(1);
+      var info = new JavaBackend.ModelInfo(g.name(), g.name() + ".ir", null, 1f, new float[c], new float[c], 0, 0, List.of());
+      JavaTarget.Compiled compiled = JavaTarget.compile(JavaBackend.generate(g, info, new JavaBackend.Options("resnetc.test", "AllOps")));
+      for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
+        if (flag != null) System.setProperty(flag, "true");
+        try (CompiledModel m = JavaTarget.instantiate(compiled, 2)) {
+          double err = relError(m.predict(x, 3), ref);
+          System.out.printf("java backend %s (%s): max rel error %.2e%n", g.name(), flag == null ? "vector" : flag, err);
+          assertTrue(err < 1e-5, g.name() + ", " + flag + ": relative error " + err);
+        } finally {
+          if (flag != null) System.clearProperty(flag);
+        }
+      }
+    }
+  }
+
+  @Test
+  void pretrainedCifarAccuracy() throws Exception {
+    for (String model : new String[] {"resnet20", "resnet56"}) {
+      var weights = TestPaths.shared("models/cifar10/" + model + ".safetensors");
+      var images = TestPaths.shared("data/cifar10-test-1000.bin");
+      assumeTrue(weights.isPresent() && images.isPresent(), "../shared is absent");
+      Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet"));
+      Graph g = Frontend.bind(l, weights.get());
+      Cifar data = Cifar.read(images.get(), 0);
+      try (CompiledModel m = compile(l, g, 2)) {
+        float[] x = m.preprocessing().apply(data.pixels().clone(), 3, 32 * 32);
+        float[] y = m.predict(x, data.count());
+        int correct = 0;
+        for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * 10, 10) == data.labels()[i]) correct++;
+        float[] ref = F32.read(TestPaths.shared("data/cifar10-test-1000." + model + ".logits.f32").get());
+        double maxAbs = 0;
+        for (int i = 0; i < ref.length; i++) maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
+        System.out.printf("java backend %s: accuracy %.4f, max abs error vs float64 logits %.2e%n", model, correct / 1000.0, maxAbs);
+        assertEquals(model.equals("resnet20") ? 795 : 838, correct);
+        assertTrue(maxAbs < 1e-3);
+      }
+    }
+  }
+
+  @Test
+  void rejectsWrongInputSizesBeforeAnyWork() {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet20.resnet"));
+    try (CompiledModel m = compile(l, RandomWeights.generate(l.graph(), 1), 1)) {
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32 + 1], 1));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 0));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 2));
+    }
+  }
+}

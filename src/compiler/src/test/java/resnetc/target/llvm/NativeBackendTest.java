@@ -1,0 +1,159 @@
+package resnetc.target.llvm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+import resnetc.Frontend;
+import resnetc.TestPaths;
+import resnetc.target.java.JavaTarget;
+import resnetc.cli.Main;
+import resnetc.interp.Interpreter;
+import resnetc.ir.Graph;
+import resnetc.passes.Pipeline;
+import resnetc.runtime.Cifar;
+import resnetc.runtime.CompiledModel;
+import resnetc.runtime.F32;
+import resnetc.weights.RandomWeights;
+
+/** The native backend through its generated Java wrapper, against the interpreter, JIT against the AOT jar. */
+class NativeBackendTest {
+  @TempDir Path tmp;
+
+  static Stream<Path> examples() throws Exception {
+    try (Stream<Path> s = Files.walk(TestPaths.repoRoot().resolve("examples"))) {
+      return s.filter(p -> p.toString().endsWith(".resnet") && !p.toString().contains("maven-consumer")).sorted().toList().stream();
+    }
+  }
+
+  static CompiledModel jit(Frontend.Loaded l, Graph optimized, NativeJit jit, int threads) {
+    var c = NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l), JavaTarget.defaultOptions(l.model(), null, null), "jit",
+        l.model().input().channels(), l.model().input().height(), l.model().input().width());
+    return NativeTarget.instantiate(c, threads, jit::address);
+  }
+
+  static float[] input(Graph g, int batch, long seed) {
+    Random r = new Random(seed);
+    float[] x = new float[(int) g.input().type().elements(batch)];
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    return x;
+  }
+
+  @ParameterizedTest
+  @MethodSource("examples")
+  void matchesTheInterpreterWithRandomWeights(Path spec) {
+    Frontend.Loaded l = Frontend.load(spec);
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 11), Pipeline.defaults());
+    int batch = g.input().type().dim(2) > 64 ? 1 : 3;
+    float[] x = input(g, batch, 5);
+    float[] ref = new Interpreter(g).run(x, batch);
+    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+      float[] y = m.predict(x, batch);
+      double num = 0, den = 0;
+      for (int i = 0; i < ref.length; i++) {
+        num = Math.max(num, Math.abs(y[i] - ref[i]));
+        den = Math.max(den, Math.abs(ref[i]));
+      }
+      double err = num / den, allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
+      System.out.printf("native backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
+      assertTrue(err < allowed, "relative error " + err);
+    }
+  }
+
+  /**
+   * The wrapper reuses its arena and scratch between calls of one batch size: after a call whose activations are
+   * all NaN, the next call equals a fresh instance's bit for bit (Winograd's padding lanes included).
+   */
+  @ParameterizedTest
+  @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "imagenet/resnet18"})
+  void staleBuffersDoNotChangeAnswers(String model) {
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
+    int size = (int) g.input().type().elementsPerItem();
+    float[] nan = new float[2 * size], x = input(g, 2, 8);
+    java.util.Arrays.fill(nan, Float.NaN);
+    try (NativeJit j = NativeJit.load(g, "native")) {
+      float[] fresh;
+      try (CompiledModel m = jit(l, g, j, 2)) {
+        fresh = m.predict(x, 2);
+      }
+      try (CompiledModel m = jit(l, g, j, 2)) {
+        for (int round = 0; round < 2; round++) {
+          assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
+          org.junit.jupiter.api.Assertions.assertArrayEquals(fresh, m.predict(x, 2));
+        }
+      }
+    }
+  }
+
+  /** The AOT jar, run by plain `java -jar`, reproduces the in-process JIT bit for bit, and the reference accuracy. */
+  @Test
+  void jarMatchesJitBitForBitAndTheReferenceAccuracy() throws Exception {
+    Path spec = TestPaths.repoRoot().resolve("examples/cifar/resnet20.resnet");
+    var weights = TestPaths.shared("models/cifar10/resnet20.safetensors");
+    var images = TestPaths.shared("data/cifar10-test-1000.bin");
+    Frontend.Loaded l = Frontend.load(spec);
+    Graph weighted = weights.isPresent() ? Frontend.bind(l, weights.get()) : RandomWeights.generate(l.graph(), 3);
+    Path jar = tmp.resolve("r20-native.jar");
+    List<String> args = weights.isPresent() ? List.of("--weights", weights.get().toString()) : List.of("--random-weights", "3");
+    StringWriter out = new StringWriter(), err = new StringWriter();
+    String[] cmd = Stream.concat(Stream.of("compile", spec.toString(), "--backend", "native", "-o", jar.toString()), args.stream()).toArray(String[]::new);
+    assertEquals(0, Main.execute(cmd, new PrintWriter(out), new PrintWriter(err)), err.toString());
+
+    Graph g = JavaTarget.optimize(weighted, Pipeline.defaults());
+    float[] x = images.isPresent() ? Cifar.read(images.get(), 0).pixels() : input(g, 50, 1);
+    int n = x.length / (3 * 32 * 32);
+    float[] viaJit;
+    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+      if (images.isPresent()) m.preprocessing().apply(x, 3, 32 * 32);
+      viaJit = m.predict(x, n);
+    }
+    Path in = tmp.resolve("in.f32"), res = tmp.resolve("out.f32");
+    F32.write(in, x);
+    Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"), "-jar", jar.toString(),
+        "--input-f32", in.toString(), "--output", res.toString(), "--batch", Integer.toString(n)).redirectErrorStream(true).start();
+    String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, p.waitFor(), log);
+    assertArrayEquals(viaJit, F32.read(res), "AOT .so and JIT must agree bit for bit");
+    if (images.isPresent()) {
+      int[] labels = Cifar.read(images.get(), 0).labels();
+      int correct = 0;
+      for (int i = 0; i < n; i++) if (F32.argmax(viaJit, i * 10, 10) == labels[i]) correct++;
+      assertEquals(795, correct);
+    }
+  }
+
+  @Test
+  void pretrainedResnet56Accuracy() throws Exception {
+    var weights = TestPaths.shared("models/cifar10/resnet56.safetensors");
+    var images = TestPaths.shared("data/cifar10-test-1000.bin");
+    assumeTrue(weights.isPresent() && images.isPresent(), "../shared is absent");
+    Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet56.resnet"));
+    Graph g = JavaTarget.optimize(Frontend.bind(l, weights.get()), Pipeline.defaults());
+    Cifar data = Cifar.read(images.get(), 0);
+    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+      float[] y = m.predict(m.preprocessing().apply(data.pixels().clone(), 3, 32 * 32), data.count());
+      int correct = 0;
+      for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * 10, 10) == data.labels()[i]) correct++;
+      float[] ref = F32.read(TestPaths.shared("data/cifar10-test-1000.resnet56.logits.f32").get());
+      double maxAbs = 0;
+      for (int i = 0; i < ref.length; i++) maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
+      System.out.printf("native backend resnet56: accuracy %.4f, max abs error vs float64 logits %.2e%n", correct / 1000.0, maxAbs);
+      assertEquals(838, correct);
+      assertTrue(maxAbs < 1e-3);
+    }
+  }
+}

@@ -1,0 +1,300 @@
+package resnetc.target.llvm;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.jar.JarFile;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import resnetc.target.java.JavaBackend;
+import resnetc.runtime.CompiledModel;
+import resnetc.runtime.F32;
+import resnetc.runtime.NativeLibrary;
+
+/**
+ * The wrapper around a hand-written native program (gcc, not the LLVM backend): a toy model on 1x4x4 inputs,
+ * {@code y = dense(relu(2x + b))} with 3 classes, in three steps that follow the native ABI.
+ */
+class NativeWrapperTest {
+  @TempDir static Path tmp;
+  static byte[] so;
+  static SymbolLookup lib;
+  static NativeTarget.Compiled compiled;
+
+  /** a: [input 16n][doubled 16n][output 3n]; s: [relu 16n]; w: [bias][dense 3x16][dense bias 3]. */
+  static final String TOY_C = """
+      #include <stdint.h>
+      int64_t toy_calls = 0; /* kernel calls, read by the test to prove which calls happened */
+      #define COUNT __atomic_fetch_add(&toy_calls, 1, __ATOMIC_RELAXED)
+      void toy_double(float* a, const float* w, float* s, int32_t n, int32_t begin, int32_t end) {
+        COUNT; /* a task is one row of 4 */
+        for (int t = begin; t < end; t++) for (int x = 0; x < 4; x++) a[16L * n + t * 4 + x] = 2 * a[t * 4 + x] + w[0];
+      }
+      void toy_relu(float* a, const float* w, float* s, int32_t n, int32_t begin, int32_t end) {
+        COUNT; /* a task is one image */
+        for (int t = begin; t < end; t++) for (int k = 0; k < 16; k++) {
+          float v = a[16L * n + t * 16 + k];
+          s[t * 16 + k] = v > 0 ? v : 0;
+        }
+      }
+      void toy_dense(float* a, const float* w, float* s, int32_t n, int32_t begin, int32_t end) {
+        COUNT; /* a task is one output */
+        for (int t = begin; t < end; t++) {
+          int i = t / 3, c = t % 3;
+          float acc = w[49 + c];
+          for (int k = 0; k < 16; k++) acc += s[i * 16 + k] * w[1 + c * 16 + k];
+          a[32L * n + t] = acc;
+        }
+      }
+      """;
+
+  static final float[] WEIGHTS = new float[52];
+
+  static {
+    Random r = new Random(5);
+    for (int i = 0; i < WEIGHTS.length; i++) WEIGHTS[i] = (float) r.nextGaussian();
+  }
+
+  static NativeProgram program() {
+    return new NativeProgram("toy", List.of(
+        new NativeProgram.Step("toy_double", "conv1", 4, 32, "conv 1x1", "1x4x4"),
+        new NativeProgram.Step("toy_relu", "conv1", 1, 16),
+        new NativeProgram.Step("toy_dense", "fc", 3, 96, "fc", "3")),
+        WEIGHTS, 35, 16, 0, 32, 16, 3, "x86-64", "+sse2");
+  }
+
+  static JavaBackend.ModelInfo info() {
+    return new JavaBackend.ModelInfo("toy", "toy.resnet", null, 1f, new float[] {0}, new float[] {1}, 0, 0, List.of("a", "b", "c"));
+  }
+
+  @BeforeAll
+  static void build() throws Exception {
+    Path c = tmp.resolve("toy.c"), out = tmp.resolve("libtoy.so");
+    Files.writeString(c, TOY_C);
+    Process gcc;
+    try {
+      gcc = new ProcessBuilder("gcc", "-O2", "-shared", "-fPIC", "-o", out.toString(), c.toString()).redirectErrorStream(true).start();
+    } catch (IOException e) {
+      Assumptions.abort("needs gcc: " + e.getMessage());
+      return;
+    }
+    String log = new String(gcc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, gcc.waitFor(), log);
+    so = Files.readAllBytes(out);
+    lib = SymbolLookup.libraryLookup(out, Arena.global());
+    compiled = NativeTarget.compileWrapper(program(), info(), new JavaBackend.Options("com.example.toy", "Toy"), "toy");
+  }
+
+  static CompiledModel jit(int threads) {
+    return NativeTarget.instantiate(compiled, threads, name -> lib.find(name).orElse(null));
+  }
+
+  static long calls() {
+    return lib.findOrThrow("toy_calls").reinterpret(8).get(ValueLayout.JAVA_LONG, 0);
+  }
+
+  /** The toy in plain Java, in the same order of operations. */
+  static float[] reference(float[] x, int n) {
+    float[] y = new float[n * 3];
+    for (int i = 0; i < n; i++) {
+      for (int c = 0; c < 3; c++) {
+        float acc = WEIGHTS[49 + c];
+        for (int k = 0; k < 16; k++) acc += Math.max(2 * x[i * 16 + k] + WEIGHTS[0], 0) * WEIGHTS[1 + c * 16 + k];
+        y[i * 3 + c] = acc;
+      }
+    }
+    return y;
+  }
+
+  static float[] input(int n, long seed) {
+    Random r = new Random(seed);
+    float[] x = new float[n * 16];
+    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+    return x;
+  }
+
+  static void assertClose(float[] expected, float[] actual) {
+    assertEquals(expected.length, actual.length);
+    for (int i = 0; i < expected.length; i++) assertEquals(expected[i], actual[i], 1e-5f * (1 + Math.abs(expected[i])), "output " + i);
+  }
+
+  @Test
+  void outputsEqualTheJavaComputation() {
+    for (int threads : new int[] {1, 3}) {
+      try (CompiledModel m = jit(threads)) {
+        for (int n : new int[] {1, 2, 7, 64}) {
+          float[] x = input(n, n);
+          assertClose(reference(x, n), m.predict(x, n));
+        }
+      }
+    }
+  }
+
+  @Test
+  void memorySegmentPredictCopiesInAndOut() {
+    try (CompiledModel m = jit(2); Arena arena = Arena.ofConfined()) {
+      float[] x = input(5, 11);
+      MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_FLOAT, x), out = arena.allocate(4L * 5 * 3);
+      m.predict(in, out, 5);
+      assertClose(reference(x, 5), out.toArray(ValueLayout.JAVA_FLOAT));
+    }
+  }
+
+  @Test
+  void describesItself() {
+    try (CompiledModel m = jit(1)) {
+      assertEquals("toy", m.name());
+      assertEquals(List.of(1, 4, 4, 3), List.of(m.channels(), m.height(), m.width(), m.classes()));
+      assertEquals(List.of("a", "b", "c"), m.labels());
+      assertEquals(List.of("conv1", "fc"), m.layers(), "two steps of conv1 make one layer");
+      assertArrayEquals(new long[] {48, 96}, m.layerFlops());
+      assertEquals(List.of("conv 1x1", "fc"), m.layerKinds(), "a layer's kind and shape are its first step's");
+      assertEquals(List.of("1x4x4", "3"), m.layerShapes());
+      m.predict(input(1, 1), 1);
+      assertArrayEquals(new long[2], m.layerNanos(), "no timing without -Dresnetc.profile=true");
+    }
+    assertTrue(compiled.source().contains("// conv1: toy_double, 4 tasks per image"), compiled.source());
+    assertTrue(compiled.source().contains("Linker.Option.critical(true)"));
+  }
+
+  @Test
+  void profilingCountsTimePerLayer() {
+    System.setProperty("resnetc.profile", "true");
+    try (CompiledModel m = jit(2)) { // a new class loader, so the flag is read again
+      m.predict(input(4, 2), 4);
+      for (long t : m.layerNanos()) assertTrue(t > 0, java.util.Arrays.toString(m.layerNanos()));
+    } finally {
+      System.clearProperty("resnetc.profile");
+    }
+  }
+
+  /** Bad sizes are rejected with the runtime's messages before any kernel runs (the C counter does not move). */
+  @Test
+  void wrongInputSizesFailBeforeAnyNativeCall() {
+    try (CompiledModel m = jit(2); Arena arena = Arena.ofConfined()) {
+      long before = calls();
+      var e = assertThrows(IllegalArgumentException.class, () -> m.predict(new float[31], 2));
+      assertEquals("toy takes 2 x 1x4x4 = 32 floats, got 31", e.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[0], 0));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(new float[16], -1));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(arena.allocate(4 * 16), arena.allocate(4 * 2), 1));
+      assertThrows(IllegalArgumentException.class, () -> m.predict(arena.allocate(4 * 17), arena.allocate(4 * 3), 1));
+      int huge = Integer.MAX_VALUE / 16; // right sizes, but the arena would not fit a Java array (never read: NULL)
+      var big = assertThrows(IllegalArgumentException.class,
+          () -> m.predict(MemorySegment.NULL.reinterpret(4L * huge * 16), MemorySegment.NULL.reinterpret(4L * huge * 3), huge));
+      assertTrue(big.getMessage().contains("images per call"), big.getMessage());
+      assertEquals(before, calls());
+      m.predict(input(1, 3), 1);
+      assertTrue(calls() > before, "the counter does count real calls");
+    }
+  }
+
+  @Test
+  void oneInstanceServesManyThreadsAtOnce() throws Exception {
+    try (CompiledModel m = jit(3); ExecutorService pool = Executors.newFixedThreadPool(8)) {
+      List<float[]> inputs = new ArrayList<>();
+      for (int k = 0; k < 16; k++) inputs.add(input(1 + k % 5, 100 + k));
+      List<Future<float[]>> got = new ArrayList<>();
+      for (int rep = 0; rep < 20; rep++) for (float[] x : inputs) got.add(pool.submit(() -> m.predict(x, x.length / 16)));
+      for (int k = 0; k < got.size(); k++) {
+        float[] x = inputs.get(k % inputs.size());
+        assertClose(reference(x, x.length / 16), got.get(k).get());
+      }
+    }
+  }
+
+  @Test
+  void nonSquareInputsNeedAnExplicitShape() {
+    NativeProgram p = program();
+    var info = new JavaBackend.ModelInfo("toy", "toy.resnet", null, 1f, new float[] {0, 0}, new float[] {1, 1}, 0, 0, List.of());
+    assertThrows(IllegalArgumentException.class, () -> NativeWrapper.generate(p, info, new JavaBackend.Options("p", "T"), "toy"));
+    assertTrue(NativeWrapper.generate(p, info, new JavaBackend.Options("p", "T"), "toy", 2, 2, 4).contains("private static final int W = 4;"));
+  }
+
+  @Test
+  void aProgramWithoutWeightsCompilesButDoesNotRun() {
+    NativeProgram p = program();
+    NativeProgram none = new NativeProgram(p.model(), p.steps(), null, 35, 16, 0, 32, 16, 3, "x86-64", "");
+    NativeTarget.Compiled c = NativeTarget.compileWrapper(none, info(), new JavaBackend.Options("com.example.toy", "Bare"), "toy");
+    assertEquals(null, c.blob());
+    var e = assertThrows(IllegalArgumentException.class, () -> NativeTarget.instantiate(c, 1, name -> lib.find(name).orElse(null)));
+    assertTrue(e.getMessage().contains("no weights"), e.getMessage());
+  }
+
+  record Result(int code, String out, String err) {}
+
+  static Result java(Path jar, Path cache, String... args) throws Exception {
+    List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-jar", jar.toString()));
+    cmd.addAll(List.of(args));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(tmp.resolve("err.txt").toFile());
+    pb.environment().put("XDG_CACHE_HOME", cache.toString()); // keep the test out of ~/.cache
+    Process p = pb.start();
+    p.getOutputStream().close();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    int code = p.waitFor();
+    return new Result(code, out, Files.readString(tmp.resolve("err.txt")));
+  }
+
+  /** The deployable jar: {@code java -jar} extracts the library into the cache and matches the Java computation. */
+  @Test
+  void jarRunsWithPlainJavaDashJar() throws Exception {
+    Path jar = tmp.resolve("toy.jar"), cache = tmp.resolve("cache");
+    NativeTarget.writeJar(jar, compiled, so);
+    String platform = NativeLibrary.platform();
+    try (JarFile j = new JarFile(jar.toFile())) {
+      assertEquals("com.example.toy.Toy", j.getManifest().getMainAttributes().getValue("Resnetc-Model"));
+      ZipEntry lib = j.getEntry("native/" + platform + "/toy.so"), w = j.getEntry("com/example/toy/Toy.weights");
+      assertEquals(ZipEntry.STORED, lib.getMethod());
+      assertEquals(ZipEntry.STORED, w.getMethod());
+      assertArrayEquals(so, j.getInputStream(lib).readAllBytes());
+      assertTrue(new String(j.getInputStream(j.getEntry("native/index.txt")).readAllBytes(), StandardCharsets.UTF_8)
+          .contains(platform + "/toy.so"));
+    }
+    float[] x = input(5, 21);
+    Path in = tmp.resolve("in.f32"), out = tmp.resolve("out.f32");
+    F32.write(in, x);
+    for (int run = 0; run < 2; run++) {
+      Result r = java(jar, cache, "--input-f32", in.toString(), "--output", out.toString(), "--batch", "2", "--threads", "2");
+      assertEquals(0, r.code(), r.err());
+      assertClose(reference(x, 5), F32.read(out));
+      try (Stream<Path> files = Files.walk(cache)) {
+        assertEquals(1, files.filter(Files::isRegularFile).count(), "one extracted library, reused by the second run");
+      }
+    }
+  }
+
+  @Test
+  void jarWithoutThisPlatformSaysWhichItHas() throws Exception {
+    Path jar = tmp.resolve("elsewhere.jar");
+    NativeTarget.writeJar(jar, compiled, Map.of("plan9-mips", so));
+    Path in = tmp.resolve("one.f32");
+    F32.write(in, input(1, 1));
+    Result r = java(jar, tmp.resolve("cache2"), "--input-f32", in.toString());
+    assertEquals(1, r.code(), r.err());
+    assertTrue(r.err().contains("error: no native library toy for platform " + NativeLibrary.platform()), r.err());
+    assertTrue(r.err().contains("plan9-mips/toy.so"), r.err());
+    assertFalse(r.err().contains("\tat "), r.err());
+  }
+}
