@@ -26,6 +26,20 @@ public final class TestPaths {
     return Files.exists(p) ? Optional.of(p) : Optional.empty();
   }
 
+  /**
+   * Runs {@code body} with system property {@code key} set to {@code value} (cleared when null), then restores the
+   * previous value: generated classes read flags such as {@code resnetc.narrow} when they load.
+   */
+  public static <T> T withProperty(String key, String value, java.util.function.Supplier<T> body) {
+    String previous = value == null ? System.clearProperty(key) : System.setProperty(key, value);
+    try {
+      return body.get();
+    } finally {
+      if (previous == null) System.clearProperty(key);
+      else System.setProperty(key, previous);
+    }
+  }
+
   private static boolean isParentPom(Path pom) {
     try {
       return Files.isRegularFile(pom) && Files.readString(pom).contains("<artifactId>resnetc-parent</artifactId>");

@@ -16,23 +16,23 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import java.util.List;
+import resnetc.Driver;
 import resnetc.Frontend;
-import resnetc.target.java.JavaTarget;
-import resnetc.target.llvm.NativeCompiler;
-import resnetc.target.llvm.NativeJit;
-import resnetc.target.llvm.NativeTarget;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
-import resnetc.passes.Pipeline;
+import resnetc.packaging.ModelJar;
+import resnetc.target.CodegenOptions;
 import resnetc.runtime.CompiledModel;
 import resnetc.weights.RandomWeights;
 
 /**
  * One prediction of a batch, per backend, on identical deterministic weights (seed 1, batch norm calibrated).
  * {@code reference} is the interpreter on the unoptimized graph; {@code java} the Java backend with the Vector API;
- * {@code java-scalar} the same generated class on its scalar path. {@code native} runs the LLVM kernels from the
- * shared library a native jar carries, compiled for this machine's CPU ({@code --cpu native}); {@code native-v3}
- * the same for the portable default, x86-64-v3; {@code native-jit} from the in-process ORC JIT (host CPU).
+ * {@code java-narrow} the same class with 8-float vectors forced; {@code java-scalar} on its scalar path. {@code native}
+ * runs the LLVM kernels from the shared library a native jar carries, compiled for this machine's CPU
+ * ({@code --cpu native}); {@code native-v3} the same for the portable default, x86-64-v3; {@code native-jit} from
+ * the in-process ORC JIT (host CPU).
  * {@code ort} is ONNX Runtime (CPU provider, optimization level ALL, as many intra-op threads as ours) on the
  * model {@code resnetc export-onnx} writes from the same weights. Reports time per batch; {@link Table} divides by
  * the batch.
@@ -57,7 +57,6 @@ public class InferenceBench {
   public String backend;
 
   private CompiledModel compiled;
-  private NativeJit jit;
   private Interpreter interpreter;
   private float[] input;
   private ai.onnxruntime.OrtEnvironment ortEnv;
@@ -95,25 +94,14 @@ public class InferenceBench {
       }
       return;
     }
-    if (backend.startsWith("native")) {
-      Graph optimized = JavaTarget.optimize(weighted, Pipeline.defaults());
-      var names = JavaTarget.defaultOptions(l.model(), null, null);
-      int c = l.model().input().channels(), h = l.model().input().height(), w = l.model().input().width();
-      String cpu = backend.equals("native-v3") ? "x86-64-v3" : "native";
-      if (backend.equals("native-jit")) {
-        jit = NativeJit.load(optimized, cpu);
-        compiled = NativeTarget.instantiate(NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l), names, "bench", c, h, w), threads, jit::address);
-      } else {
-        NativeCompiler.Library lib = NativeCompiler.sharedLibrary(optimized, cpu);
-        var wrapper = NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, "bench", c, h, w);
-        compiled = NativeTarget.instantiate(wrapper, threads, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
-      }
-      return;
-    }
+    // java, java-narrow (8-float vectors forced), java-scalar; native (this machine's CPU), native-v3 (x86-64-v3),
+    // native-jit: the code a jar runs, through the same driver as the CLI
+    String target = backend.startsWith("native") ? "native" : "java";
+    List<String> cpus = target.equals("java") ? List.of() : List.of(backend.equals("native-v3") ? "x86-64-v3" : "native");
+    var compilation = Driver.compile(l, weighted, CodegenOptions.defaults().withTarget(target).withCpus(cpus));
+    if (backend.equals("java-narrow")) System.setProperty("resnetc.narrow", "true");
     if (backend.equals("java-scalar")) System.setProperty("resnetc.scalar", "true");
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, JavaTarget.optimize(weighted, Pipeline.defaults()),
-        JavaTarget.defaultOptions(l.model(), null, null)));
-    compiled = JavaTarget.instantiate(c, threads);
+    compiled = backend.equals("native-jit") || target.equals("java") ? compilation.load(threads) : ModelJar.load(compilation.emit(), threads);
   }
 
   @Benchmark
@@ -132,7 +120,6 @@ public class InferenceBench {
   @TearDown(Level.Trial)
   public void close() {
     if (compiled != null) compiled.close();
-    if (jit != null) jit.close();
     try {
       if (ortInput != null) ortInput.close();
       if (ort != null) ort.close();

@@ -5,7 +5,6 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -14,12 +13,12 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
+import resnetc.Driver;
 import resnetc.Frontend;
-import resnetc.target.java.JavaBackend;
-import resnetc.target.java.JavaTarget;
 import resnetc.ir.Graph;
-import resnetc.passes.Pipeline;
-import resnetc.packaging.ModelJar;
+import resnetc.runtime.NativeLibrary;
+import resnetc.target.Artifact;
+import resnetc.target.Targets;
 
 @Command(name = "compile", description = "Compile a spec and its weights into a runnable inference jar (java -jar model.jar --help).")
 final class CompileCommand implements Callable<Integer> {
@@ -30,7 +29,7 @@ final class CompileCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   RunCommand.WeightSource weights = new RunCommand.WeightSource();
 
-  @Option(names = "--backend", defaultValue = "java", description = "code generator: java or native (default ${DEFAULT-VALUE})")
+  @Option(names = "--backend", defaultValue = "java", description = "code generator: one of the registered backends, java or native (default ${DEFAULT-VALUE})")
   String backend;
 
   @Option(names = {"-o", "--output"}, paramLabel = "JAR", description = "the jar to write")
@@ -47,10 +46,7 @@ final class CompileCommand implements Callable<Integer> {
 
   @Mixin OptOptions opt = new OptOptions();
 
-  @Option(names = "--cpu", defaultValue = "x86-64-v3", description = "native backend: target CPU (default ${DEFAULT-VALUE}; 'native' = this machine)")
-  String cpu;
-
-
+  @Mixin CodegenMixin codegen = new CodegenMixin();
 
   @Override
   public Integer call() throws IOException {
@@ -59,47 +55,27 @@ final class CompileCommand implements Callable<Integer> {
     long t0 = System.nanoTime();
     Frontend.Loaded l = Frontend.load(spec);
     Graph g = weightsOrNone(l);
-    Pipeline pipeline = opt.passes != null ? Pipeline.parse(opt.passes) : Pipeline.defaults();
-    Graph optimized = pipeline.run(Frontend.withoutPreprocess(g),
-        new Pipeline.Instruments(opt.dumpAfter, opt.dumpDir, opt.timePasses ? cmd.commandLine().getErr() : null));
-    if (!backend.equals("java") && !backend.equals("native")) throw new Main.UserError("unknown backend '" + backend + "' (expected java or native)");
-    if (backend.equals("native")) return compileNative(l, g, optimized, out, t0);
-    JavaBackend.Output src = JavaTarget.generate(l, optimized, JavaTarget.defaultOptions(l.model(), packageName, className));
+    var options = codegen.options(backend, packageName, className);
+    var target = Targets.get(backend);
+    Driver.Compilation c = Driver.compile(l, g, options, opt.compiledPipeline(), opt.instruments(target.legalization(), cmd.commandLine().getErr()));
+    String qn = options.qualifiedName(c.info().name());
     if (sourceDir != null) {
-      Path file = sourceDir.resolve(src.qualifiedName().replace('.', '/') + ".java");
+      Path file = sourceDir.resolve(qn.replace('.', '/') + ".java");
       Files.createDirectories(file.getParent());
-      Files.writeString(file, src.source());
+      Files.writeString(file, c.source());
       out.println("source: " + file);
     }
     if (output != null) {
       if (!g.hasWeights()) throw new Main.UserError("a jar needs weights: pass --weights FILE or --random-weights SEED");
-      JavaTarget.Compiled c = JavaTarget.compile(src);
-      ModelJar.write(output, src.qualifiedName(), c.classes(), Map.of(c.resourcePath(), c.blob()));
-      out.printf(Locale.ROOT, "jar: %s (%d bytes, weights %d bytes)%n", output, Files.size(output), c.blob().length);
-      out.println("class: " + src.qualifiedName());
+      Artifact a = c.writeJar(output);
+      long weightBytes = 4 * c.schedule().weightFloats();
+      long library = a.resources().entrySet().stream().filter(e -> e.getKey().startsWith("native/") && !e.getKey().equals(NativeLibrary.INDEX))
+          .mapToLong(e -> e.getValue().length).sum();
+      out.printf(Locale.ROOT, "jar: %s (%d bytes, %sweights %d bytes)%n", output, Files.size(output),
+          library > 0 ? "shared library " + library + " bytes, " : "", weightBytes);
+      out.println("class: " + a.qualifiedName());
     }
-    out.printf(Locale.ROOT, "compile_s: %.2f%n", (System.nanoTime() - t0) / 1e9);
-    return 0;
-  }
-
-  /** LLVM kernels in a shared library, a generated Java class binding them through the FFM API, one jar. */
-  private Integer compileNative(Frontend.Loaded l, Graph g, Graph optimized, PrintWriter out, long t0) throws IOException {
-    if (output == null) throw new Main.UserError("the native backend writes a jar: give --output JAR");
-    if (!g.hasWeights()) throw new Main.UserError("a jar needs weights: pass --weights FILE or --random-weights SEED");
-    JavaBackend.Options names = JavaTarget.defaultOptions(l.model(), packageName, className);
-    resnetc.target.llvm.NativeCompiler.Library lib = resnetc.target.llvm.NativeCompiler.sharedLibrary(optimized, cpu);
-    String libName = names.className().toLowerCase(Locale.ROOT);
-    var c = resnetc.target.llvm.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(l), names, libName,
-        l.model().input().channels(), l.model().input().height(), l.model().input().width());
-    if (sourceDir != null) {
-      Path file = sourceDir.resolve(c.qualifiedName().replace('.', '/') + ".java");
-      Files.createDirectories(file.getParent());
-      Files.writeString(file, c.source());
-    }
-    resnetc.target.llvm.NativeTarget.writeJar(output, c, lib.so());
-    out.printf(Locale.ROOT, "jar: %s (%d bytes, shared library %d bytes, weights %d bytes)%n", output, Files.size(output), lib.so().length, c.blob().length);
-    out.println("class: " + c.qualifiedName());
-    out.println("cpu: " + lib.program().cpu() + " (" + lib.program().features() + ")");
+    out.println("cpu: " + c.schedule().cpu().describe());
     out.printf(Locale.ROOT, "compile_s: %.2f%n", (System.nanoTime() - t0) / 1e9);
     return 0;
   }

@@ -31,6 +31,20 @@ final class OptOptions {
     return passes != null ? Pipeline.parse(passes) : Pipeline.defaults();
   }
 
+  /** What a compiled backend runs before its legalization: the chosen passes, else the default pipeline. */
+  Pipeline compiledPipeline() {
+    return enabled() ? pipeline() : Pipeline.defaults();
+  }
+
+  /** The dump and timing instruments for a pipeline that ends with {@code legalization}; a dump of a pass it lacks is an error. */
+  Pipeline.Instruments instruments(Pipeline legalization, PrintWriter err) {
+    Pipeline full = compiledPipeline().then(legalization);
+    if (dumpAfter != null && !dumpAfter.equals("all") && full.passes().stream().noneMatch(x -> x.name().equals(dumpAfter))) {
+      throw new Main.UserError("--dump-ir-after=" + dumpAfter + " names no pass of the pipeline " + full.text());
+    }
+    return new Pipeline.Instruments(dumpAfter, dumpDir, timePasses ? err : null);
+  }
+
   /** The graph after the chosen pipeline, or unchanged when no optimization was asked for. */
   Graph apply(Graph g, PrintWriter err) {
     if (!enabled()) {

@@ -15,9 +15,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
-import resnetc.target.java.JavaTarget;
+import resnetc.Driver;
+import resnetc.target.Targets;
 import resnetc.interp.Interpreter;
-import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
 import resnetc.ir.Graph;
 import resnetc.ir.Node;
@@ -65,25 +65,17 @@ final class RunCommand implements Callable<Integer> {
   @Option(names = "--batch", paramLabel = "B", defaultValue = "50", description = "images per batch (default ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--backend", defaultValue = "reference", description = "execution backend: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE})")
-  Backend backend;
+  @Option(names = "--backend", defaultValue = "reference",
+      description = "reference (the interpreter, the oracle) or a compiled backend: java, native (default ${DEFAULT-VALUE})")
+  String backend;
 
   @Option(names = "--compare", paramLabel = "FILE", description = "reference outputs (float32) to report the max abs/rel error against")
   Path compare;
 
   @Mixin OptOptions opt = new OptOptions();
 
-  @Option(names = "--cpu", defaultValue = "native", description = "native backend: target CPU for the JIT (default ${DEFAULT-VALUE}: this machine)")
-  String cpu;
-
-  enum Backend {
-    reference, java, NATIVE;
-
-    @Override
-    public String toString() {
-      return name().toLowerCase(Locale.ROOT); // `native` is a Java keyword, not a valid constant name
-    }
-  }
+  /** Code generation for a compiled backend; the native one JIT-compiles for this machine unless --cpu says otherwise. */
+  @Mixin CodegenMixin codegen = new CodegenMixin();
 
   @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores)")
   Integer threads;
@@ -149,31 +141,18 @@ final class RunCommand implements Callable<Integer> {
     long t0;
     Profile prof = null;
     int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-    if (backend == Backend.java) {
-      // Same path as a jar: the runtime normalizes, the compiled model takes preprocessed input.
-      Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
-      JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(loaded, optimized, JavaTarget.defaultOptions(loaded.model(), null, null)));
-      try (CompiledModel m = JavaTarget.instantiate(c, threadCount)) {
+    if (!backend.equals("reference")) {
+      // The path of a jar: the runtime normalizes, the compiled model takes preprocessed input.
+      var target = Targets.get(backend);
+      if (backend.equals("native") && codegen.cpus.isEmpty()) codegen.cpus = List.of("native");
+      var c = Driver.compile(loaded, g, codegen.options(backend, null, null), opt.compiledPipeline(),
+          opt.instruments(target.legalization(), cmd.commandLine().getErr()));
+      try (CompiledModel m = c.load(threadCount)) {
         if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
         t0 = System.nanoTime();
         inBatches(x, y, n, perItem, classes, m::predict);
         t0 = System.nanoTime() - t0;
         if (profile) prof = profile(m, threadCount, x, n, perItem);
-      }
-    } else if (backend == Backend.NATIVE) {
-      // In-process ORC JIT: the same IR as `compile --backend native`, no linking step.
-      Graph optimized = JavaTarget.optimize(g, opt.enabled() ? opt.pipeline() : Pipeline.defaults());
-      try (resnetc.target.llvm.NativeJit jit = resnetc.target.llvm.NativeJit.load(optimized, cpu)) {
-        var names = JavaTarget.defaultOptions(loaded.model(), null, null);
-        var c = resnetc.target.llvm.NativeTarget.compileWrapper(jit.program(), JavaTarget.info(loaded), names, "jit",
-            loaded.model().input().channels(), loaded.model().input().height(), loaded.model().input().width());
-        try (CompiledModel m = resnetc.target.llvm.NativeTarget.instantiate(c, threadCount, jit::address)) {
-          if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
-          t0 = System.nanoTime();
-          inBatches(x, y, n, perItem, classes, m::predict);
-          t0 = System.nanoTime() - t0;
-          if (profile) prof = profile(m, threadCount, x, n, perItem);
-        }
       }
     } else {
       Interpreter interp = new Interpreter(opt.apply(g, cmd.commandLine().getErr()));

@@ -18,7 +18,9 @@ import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
-import resnetc.packaging.InMemoryJavac;
+import resnetc.runtime.CompiledModel;
+import resnetc.target.Artifact;
+import resnetc.target.InMemoryJavac;
 
 /**
  * The deployable inference jar: the model's classes, its weights blob, and the resnetc runtime shaded in, with a
@@ -27,11 +29,31 @@ import resnetc.packaging.InMemoryJavac;
 public final class ModelJar {
   private ModelJar() {}
 
+  /** The jar of a target's artifact: its class compiled, its resources, the runtime. */
+  public static void write(Path jar, Artifact a) {
+    write(jar, a.qualifiedName(), a.compile(), a.resources());
+  }
+
+  /**
+   * An artifact's model in this JVM as its jar would run it: the class from memory, its resources (weights, native
+   * libraries, which are extracted like a jar's) served by the class loader.
+   */
+  public static CompiledModel load(Artifact a, int threads) {
+    var loader = new InMemoryJavac.Loader(a.compile(), a.resources(), ModelJar.class.getClassLoader());
+    try {
+      return (CompiledModel) loader.loadClass(a.qualifiedName()).getConstructor(int.class).newInstance(threads);
+    } catch (java.lang.reflect.InvocationTargetException e) {
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      throw new IllegalStateException("cannot start " + a.qualifiedName() + ": " + e.getCause(), e.getCause());
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException("cannot load " + a.qualifiedName() + ": " + e, e);
+    }
+  }
+
   /**
    * @param classes class files by binary name
    * @param resources other entries by path, e.g. the weights blob (stored uncompressed: it is read once, fast,
    *     and float data barely compresses)
-   * @param nativeAccess whether the model calls native code through the FFM API
    */
   public static void write(Path jar, String modelClass, Map<String, byte[]> classes, Map<String, byte[]> resources) {
     Manifest mf = new Manifest();

@@ -57,6 +57,13 @@ public record Pipeline(List<Pass> passes) {
     return parse(DEFAULT);
   }
 
+  /** This pipeline, then {@code next}'s passes. */
+  public Pipeline then(Pipeline next) {
+    List<Pass> all = new ArrayList<>(passes);
+    all.addAll(next.passes());
+    return new Pipeline(all);
+  }
+
   public String text() {
     return String.join(",", passes.stream().map(Pass::name).toList());
   }

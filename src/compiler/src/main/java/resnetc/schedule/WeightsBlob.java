@@ -7,22 +7,22 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 /**
- * The weights blob a backend builds while it emits code: each tensor (in the layout its kernel reads) appended
- * once per key, its offset in floats baked into the code. Without weights only the offsets are computed, so the
- * code is the same whether or not weights are bound.
+ * The weights blob the scheduler lays out: each tensor, packed as its kernel reads it, appended once per key, its
+ * offset in floats written into the steps. Without weights only the offsets are computed, so the code is the same
+ * whether or not weights are bound.
  */
-public final class WeightsBlob {
+final class WeightsBlob {
   private final boolean withData;
   private final List<float[]> parts = new ArrayList<>();
   private final Map<String, Long> offsets = new LinkedHashMap<>();
   private long size;
 
-  public WeightsBlob(boolean withData) {
+  WeightsBlob(boolean withData) {
     this.withData = withData;
   }
 
   /** Offset in floats of the tensor under {@code key}, appending {@code data} (of {@code floats} values) the first time. */
-  public long add(String key, long floats, Supplier<float[]> data) {
+  long add(String key, long floats, Supplier<float[]> data) {
     Long at = offsets.get(key);
     if (at != null) return at;
     long offset = size;
@@ -38,12 +38,12 @@ public final class WeightsBlob {
   }
 
   /** Floats so far. */
-  public long size() {
+  long size() {
     return size;
   }
 
   /** The whole blob, or null without weights. */
-  public float[] toArray() {
+  float[] toArray() {
     if (!withData) return null;
     float[] all = new float[Math.toIntExact(size)];
     int at = 0;

@@ -3,20 +3,31 @@ package resnetc.schedule;
 import resnetc.ir.Op;
 
 /**
- * Winograd's F(2x2, 3x3) as both backends use it for 3x3 stride-1 convs: which convs take it, and the weight
- * transform. Per 2x2 outputs and input channel it multiplies 16 times instead of 36; the transforms add instead.
+ * Winograd's F(2x2, 3x3) for 3x3 stride-1 convs, as the scheduler plans it for both targets: which convs take it,
+ * and the weight transform. Per 2x2 outputs and input channel it multiplies 16 times instead of 36; the transforms add instead.
  */
 public final class Winograd {
   private Winograd() {}
 
-  /**
-   * 3x3, stride 1, pad 1, not grouped, no option-A residual, and where it pays (below). {@code
-   * -Dresnetc.winograd=false} at compile time turns it off, {@code =always} drops the size rule.
-   */
-  public static boolean eligible(Op.FusedConv f, int inputChannels, int oh, int ow) {
-    String mode = System.getProperty("resnetc.winograd", "auto");
-    return f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1 && f.residual() != Op.FusedConv.Residual.SUBSAMPLE
-        && !mode.equals("false") && (mode.equals("always") || pays(inputChannels, oh, ow));
+  /** Where convs take Winograd: never, where it pays ({@link #pays}), or wherever it applies. */
+  public enum Mode {
+    OFF, AUTO, ALWAYS;
+
+    public static Mode parse(String s) {
+      for (Mode m : values()) if (m.name().equalsIgnoreCase(s)) return m;
+      throw new IllegalArgumentException("unknown Winograd mode '" + s + "' (expected off, auto or always)");
+    }
+
+    @Override
+    public String toString() {
+      return name().toLowerCase(java.util.Locale.ROOT);
+    }
+  }
+
+  /** 3x3, stride 1, pad 1, not grouped, no option-A residual; in {@code AUTO} mode only where it pays (below). */
+  public static boolean eligible(Op.FusedConv f, int inputChannels, int oh, int ow, Mode mode) {
+    return mode != Mode.OFF && f.kernel() == 3 && f.stride() == 1 && f.pad() == 1 && f.groups() == 1
+        && f.residual() != Op.FusedConv.Residual.SUBSAMPLE && (mode == Mode.ALWAYS || pays(inputChannels, oh, ow));
   }
 
   /**

@@ -23,9 +23,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
-import resnetc.target.java.JavaTarget;
-import resnetc.target.llvm.NativeJit;
-import resnetc.target.llvm.NativeTarget;
+import resnetc.target.TestTargets;
 import resnetc.cli.Main;
 import resnetc.ir.Graph;
 import resnetc.passes.Pipeline;
@@ -178,15 +176,9 @@ class ProfileTest {
   @ValueSource(strings = {"java", "native"})
   void everyLayerCountsTime(String backend) {
     Frontend.Loaded l = Frontend.load(spec());
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 7), Pipeline.defaults());
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 7), backend, backend.equals("native") ? new String[] {"x86-64-v3"} : new String[0]);
     float[] x = new float[2 * 3 * 32 * 32];
-    System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
-    try (NativeJit jit = backend.equals("native") ? NativeJit.load(g, "x86-64-v3") : null;
-         CompiledModel m = backend.equals("native")
-             ? NativeTarget.instantiate(NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l),
-                 JavaTarget.defaultOptions(l.model(), null, null), "jit", 3, 32, 32), 2, jit::address)
-             : JavaTarget.instantiate(JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null))), 2)) {
-      System.clearProperty(CompiledModel.PROFILE_PROPERTY);
+    try (CompiledModel m = TestPaths.withProperty(CompiledModel.PROFILE_PROPERTY, "true", () -> c.load(2))) {
       assertEquals(FUSED, m.layers());
       m.predict(x, 2);
       long[] before = m.layerNanos();

@@ -21,7 +21,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 import org.opentest4j.AssertionFailedError;
+import resnetc.Driver;
 import resnetc.Frontend;
+import resnetc.schedule.ScheduleText;
+import resnetc.schedule.Winograd;
+import resnetc.target.CodegenOptions;
+import resnetc.target.ModelInfo;
 import resnetc.TestPaths;
 import resnetc.cli.Main;
 import resnetc.ir.Graph;
@@ -50,6 +55,8 @@ import resnetc.weights.RandomWeights;
  *       pipeline has fold-constants (which needs data), the passes must give the same IR on the weightless graph;
  *   <li>{@code RUN: verify} / {@code RUN: verify-fails} — the verifier accepts the IR, or rejects it and the
  *       checks run over its problems, one per line;
+ *   <li>{@code RUN: plan [--backend B] [--cpu C] [--winograd M] [INPUT]} — the schedule a backend compiles, in its
+ *       text form (see {@code ScheduleText});
  *   <li>{@code RUN: resnetc ARGS} — the CLI, which must exit 0; the checks run over its standard output.
  * </ul>
  */
@@ -131,14 +138,35 @@ class FileCheckTest {
         assertFalse(problems.isEmpty(), name + ": the verifier accepted the graph");
         checks.match(String.join("\n", problems) + "\n");
       }
+      case "plan" -> checks.match(plan(run.subList(1, run.size()), file));
       case "resnetc" -> {
         StringWriter out = new StringWriter(), err = new StringWriter();
         int code = Main.execute(run.subList(1, run.size()).toArray(String[]::new), new PrintWriter(out), new PrintWriter(err));
         assertEquals(0, code, name + ": resnetc failed:\n" + err);
         checks.match(out.toString());
       }
-      default -> fail(name + ": unknown RUN mode '" + mode + "' (lower, opt, verify, verify-fails, resnetc)");
+      default -> fail(name + ": unknown RUN mode '" + mode + "' (lower, opt, verify, verify-fails, plan, resnetc)");
     }
+  }
+
+  /**
+   * {@code plan [--backend B] [--cpu C] [--winograd M] [INPUT]}: the schedule's text form for a spec or IR through
+   * the default pipeline and the backend's legalization (default java).
+   */
+  static String plan(List<String> args, Path file) throws IOException {
+    CodegenOptions o = CodegenOptions.defaults();
+    Path input = file;
+    for (int i = 0; i < args.size(); i++) {
+      switch (args.get(i)) {
+        case "--backend" -> o = o.withTarget(args.get(++i));
+        case "--cpu" -> o = o.withCpus(List.of(args.get(++i).split(",")));
+        case "--winograd" -> o = o.withWinograd(Winograd.Mode.parse(args.get(++i)));
+        default -> input = Path.of(args.get(i));
+      }
+    }
+    Graph g = load(input);
+    var c = Driver.compile(ModelInfo.of(g.name(), g.input().type().dim(1)), g, o, Pipeline.defaults(), Pipeline.Instruments.NONE);
+    return ScheduleText.print(c.schedule());
   }
 
   private static Path input(List<String> run, int index, Path file) {

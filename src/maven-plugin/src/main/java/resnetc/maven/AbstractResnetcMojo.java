@@ -23,17 +23,18 @@ import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProject;
 import org.codehaus.plexus.util.DirectoryScanner;
 import resnetc.Frontend;
-import resnetc.target.java.JavaBackend;
-import resnetc.target.java.JavaTarget;
+import resnetc.Driver;
+import resnetc.schedule.Winograd;
+import resnetc.target.Artifact;
+import resnetc.target.CodegenOptions;
+import resnetc.target.Targets;
 import resnetc.diag.SpecException;
 import resnetc.ir.Graph;
-import resnetc.passes.Pipeline;
 import resnetc.weights.RandomWeights;
 import resnetc.weights.WeightException;
 
 /** What the goals share: finding the specs, choosing their weights, hashing, and turning errors into build failures. */
 abstract class AbstractResnetcMojo extends AbstractMojo {
-  static final List<String> BACKENDS = List.of("java", "native");
 
   /** The directory searched for model specs. */
   @Parameter(property = "resnetc.specDirectory", defaultValue = "${project.basedir}/src/main/resnet", required = true)
@@ -63,9 +64,13 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.randomWeightsSeed")
   protected Long randomWeightsSeed;
 
-  /** Code generator: {@code java} (the only one this version supports; {@code native} is planned). */
+  /** Code generator: one of the registered backends, {@code java} or {@code native} (LLVM kernels in a shared library). */
   @Parameter(property = "resnetc.backend", defaultValue = "java", required = true)
   protected String backend;
+
+  /** Winograd F(2x2, 3x3) for 3x3 stride-1 convs: {@code auto} (where it pays on the backend), {@code off} or {@code always}. */
+  @Parameter(property = "resnetc.winograd", defaultValue = "auto", required = true)
+  protected String winograd;
 
   /** Package of the generated classes; each class is named after its model, capitalized ({@code resnet20} gives {@code Resnet20}). */
   @Parameter(property = "resnetc.packageName", defaultValue = "resnetc.models", required = true)
@@ -102,10 +107,14 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     }
   }
 
-  void checkBackend() throws MojoFailureException {
-    if (!BACKENDS.contains(backend)) {
-      throw new MojoFailureException("resnetc: backend '" + backend + "' is not available in this version of the plugin (supported: "
-          + String.join(", ", BACKENDS) + ")");
+  /** Every code generation option in one value, which the hash covers; a bad option fails the build with its message. */
+  CodegenOptions options() throws MojoFailureException {
+    try {
+      Targets.get(backend);
+      List<String> cpus = targetCpu == null || targetCpu.isBlank() ? List.of() : List.of(targetCpu.strip().split("\\s*,\\s*"));
+      return new CodegenOptions(backend, cpus, packageName, null, Winograd.Mode.parse(winograd));
+    } catch (IllegalArgumentException e) {
+      throw new MojoFailureException("resnetc: " + e.getMessage());
     }
   }
 
@@ -136,7 +145,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
 
   /** Loads every spec (reporting the diagnostics of all of them), resolves and hashes its weights. */
   List<Model> loadModels() throws MojoFailureException, MojoExecutionException {
-    checkBackend();
+    CodegenOptions options = options();
     List<String> files = specFiles();
     if (weights != null) {
       for (String key : weights.keySet()) {
@@ -169,10 +178,10 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
         if (wfile != null && !Files.isRegularFile(wfile)) {
           throw new WeightException(spec + ": weights file not found: " + wfile);
         }
-        String cls = packageName + "." + JavaTarget.className(l.model().name());
+        String cls = options.qualifiedName(l.model().name());
         String other = classes.put(cls, rel);
         if (other != null) throw new WeightException(spec + ": model '" + l.model().name() + "' would generate " + cls + ", as " + other + " does");
-        out.add(new Model(spec, rel, l, wfile, seed, hash(rel, l, wfile, seed)));
+        out.add(new Model(spec, rel, l, wfile, seed, hash(rel, l, wfile, seed, options)));
       } catch (SpecException e) {
         failed++;
         errors.append(e.render()).append('\n');
@@ -195,26 +204,12 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     throw new MojoFailureException("resnetc: " + failed + " model spec(s) failed:\n" + text);
   }
 
-  /** Source and weights blob for one model. */
+  /** Source and resources (weights blob, native libraries) for one model, through the compiler's driver. */
   Generated generate(Model m) throws MojoFailureException {
     try {
       Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile());
-      Graph optimized = JavaTarget.optimize(g, Pipeline.defaults());
-      JavaBackend.Options names = JavaTarget.defaultOptions(m.loaded().model(), packageName, null);
-      if (backend.equals("native")) {
-        var lib = resnetc.target.llvm.NativeCompiler.sharedLibrary(optimized, targetCpu == null ? "x86-64-v3" : targetCpu);
-        var in = m.loaded().model().input();
-        String libName = names.className().toLowerCase(java.util.Locale.ROOT);
-        var c = resnetc.target.llvm.NativeTarget.compileWrapper(lib.program(), JavaTarget.info(m.loaded()), names, libName,
-            in.channels(), in.height(), in.width());
-        var resources = resnetc.target.llvm.NativeTarget.resources(c, java.util.Map.of(resnetc.runtime.NativeLibrary.platform(), lib.so()));
-        return new Generated(m, c.qualifiedName(), c.source(), resources);
-      }
-      JavaBackend.Output out = JavaTarget.generate(m.loaded(), optimized, names);
-      String qn = out.qualifiedName();
-      int dot = qn.lastIndexOf('.');
-      String blobPath = (dot < 0 ? "" : qn.substring(0, dot).replace('.', '/') + "/") + out.weightsResource();
-      return new Generated(m, qn, out.source(), java.util.Map.of(blobPath, JavaBackend.blobBytes(out.weights())));
+      Artifact a = Driver.compile(m.loaded(), g, options()).emit();
+      return new Generated(m, a.qualifiedName(), a.source(), a.resources());
     } catch (SpecException e) {
       fail(1, e.render());
     } catch (WeightException | IllegalArgumentException e) {
@@ -224,14 +219,12 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   }
 
   /** sha-256 over everything the output of one model depends on. */
-  private String hash(String rel, Frontend.Loaded l, Path wfile, Long seed) throws IOException {
+  private String hash(String rel, Frontend.Loaded l, Path wfile, Long seed, CodegenOptions options) throws IOException {
     MessageDigest md = sha256();
     Map<String, String> config = new TreeMap<>();
     config.put("plugin", plugin.getGroupId() + ":" + plugin.getArtifactId() + ":" + plugin.getVersion());
     config.put("compiler", implementationStamp());
-    config.put("backend", backend);
-    config.put("package", packageName);
-    config.put("targetCpu", String.valueOf(targetCpu));
+    config.put("codegen", options.text());
     config.put("spec", rel);
     config.put("seed", String.valueOf(seed));
     config.put("weightsFile", String.valueOf(wfile));

@@ -1,6 +1,6 @@
 package resnetc.maven;
 
-import resnetc.packaging.InMemoryJavac;
+import resnetc.target.InMemoryJavac;
 
 import java.io.File;
 import java.io.IOException;
@@ -16,6 +16,7 @@ import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProjectHelper;
 import resnetc.packaging.ModelJar;
+import resnetc.target.Artifact;
 
 /**
  * Packages every model spec under {@code specDirectory} into a deployable inference jar, the same jar as
@@ -53,7 +54,7 @@ public class PackageModelMojo extends AbstractResnetcMojo {
         } else {
           long t0 = System.nanoTime();
           Generated g = generate(m);
-          ModelJar.write(jar, g.qualifiedName(), resnetc.packaging.InMemoryJavac.compile(g.qualifiedName(), g.source()), g.resources());
+          ModelJar.write(jar, new Artifact(g.qualifiedName(), g.source(), g.resources()));
           Files.writeString(stamp, m.hash() + "\n", StandardCharsets.UTF_8);
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s, class %s) in %.1f s", m.relative(), jar,
               mib(Files.size(jar)), g.qualifiedName(), (System.nanoTime() - t0) / 1e9));

@@ -90,6 +90,10 @@ class ConsumerIT {
     assertTrue(!log.contains("resnetc: generated"), log);
     assertTrue(log.contains("BUILD SUCCESS"), log);
     assertEquals(before, Files.getLastModifiedTime(source).toMillis());
+    // any code generation option is part of the hash: another Winograd mode regenerates
+    String again = mvn("winograd", "generate-sources", "-Dresnetc.winograd=always");
+    assertTrue(again.contains("resnetc: generated 1 model(s)"), again);
+    assertTrue(Files.readString(source).contains("winogradIn("), "the class is the one the option asks for");
   }
 
   @Test

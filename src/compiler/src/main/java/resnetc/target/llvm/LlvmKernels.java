@@ -6,22 +6,27 @@ import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.llvm.LLVM.LLVMTypeRef;
 import org.bytedeco.llvm.LLVM.LLVMValueRef;
-import resnetc.target.llvm.NativeCodegen.BatchNorm;
-import resnetc.target.llvm.NativeCodegen.Conv;
-import resnetc.target.llvm.NativeCodegen.Dense;
-import resnetc.target.llvm.NativeCodegen.Elementwise;
-import resnetc.target.llvm.NativeCodegen.GlobalAvgPool;
-import resnetc.target.llvm.NativeCodegen.Kernel;
-import resnetc.target.llvm.NativeCodegen.Pool;
-import resnetc.target.llvm.NativeCodegen.Softmax;
-import resnetc.target.llvm.NativeCodegen.Stage;
-import resnetc.target.llvm.NativeCodegen.SubsamplePad;
-import resnetc.target.llvm.NativeCodegen.WinoIn;
-import resnetc.target.llvm.NativeCodegen.WinoOut;
 import resnetc.ir.Op;
+import resnetc.schedule.Schedule;
+import resnetc.schedule.Scheduler;
+import resnetc.schedule.Step;
+import resnetc.schedule.Step.BatchNorm;
+import resnetc.schedule.Step.Conv;
+import resnetc.schedule.Step.Dense;
+import resnetc.schedule.Step.Elementwise;
+import resnetc.schedule.Step.GlobalAvgPool;
+import resnetc.schedule.Step.Normalize;
+import resnetc.schedule.Step.Pool;
+import resnetc.schedule.Step.Softmax;
+import resnetc.schedule.Step.Stage;
+import resnetc.schedule.Step.SubsamplePad;
+import resnetc.schedule.Step.WinogradInput;
+import resnetc.schedule.Step.WinogradOutput;
+import resnetc.schedule.CpuModel;
+import java.util.List;
 
 /**
- * Emits the LLVM IR of a {@link NativeCodegen.Plan}: one function per step,
+ * Emits the LLVM IR of a {@link Schedule}: one function per step,
  * {@code void step(float* a, const float* w, float* s, i32 n, i32 begin, i32 end)}, looping over its tasks. All
  * shapes and offsets are literals (offsets times the run-time n). The summation order of every output matches the
  * reference interpreter: convs start from the bias and add input channels in order, taps row by row, each step an
@@ -30,18 +35,18 @@ import resnetc.ir.Op;
  */
 final class LlvmKernels {
   private final LlvmIr ir;
-  private final LlvmTarget.Cpu cpu;
+  private final CpuModel cpu;
   private LLVMValueRef a, w, s;
 
-  private LlvmKernels(LlvmIr ir, LlvmTarget.Cpu cpu) {
+  private LlvmKernels(LlvmIr ir, CpuModel cpu) {
     this.ir = ir;
     this.cpu = cpu;
   }
 
-  /** Adds every step of the plan to the module of {@code ir}. */
-  static void emit(LlvmIr ir, NativeCodegen.Plan plan) {
-    LlvmKernels k = new LlvmKernels(ir, plan.cpu());
-    for (Kernel kernel : plan.kernels()) k.kernel(kernel);
+  /** Adds every step of the schedule to the module of {@code ir}, step i as function {@code symbols.get(i)}. */
+  static void emit(LlvmIr ir, Schedule schedule, List<String> symbols) {
+    LlvmKernels k = new LlvmKernels(ir, schedule.cpu());
+    for (int i = 0; i < symbols.size(); i++) k.kernel(schedule.steps().get(i), symbols.get(i));
   }
 
   /** The task a step is working on: image b, task j within the image; n is the batch. */
@@ -51,19 +56,20 @@ final class LlvmKernels {
     void emit(Task t);
   }
 
-  private void kernel(Kernel k) {
-    switch (k) {
-      case Stage st -> step(st, t -> stage(st, t));
-      case Conv c -> step(c, t -> conv(c, t));
-      case Dense d -> step(d, t -> dense(d, t));
-      case Pool p -> step(p, t -> pool(p, t));
-      case GlobalAvgPool p -> step(p, t -> globalAvgPool(p, t));
-      case BatchNorm bn -> step(bn, t -> batchNorm(bn, t));
-      case Elementwise e -> step(e, t -> elementwise(e, t));
-      case Softmax sm -> step(sm, t -> softmax(sm, t));
-      case SubsamplePad sp -> step(sp, t -> subsamplePad(sp, t));
-      case WinoIn wi -> step(wi, t -> winoIn(wi, t));
-      case WinoOut wo -> step(wo, t -> winoOut(wo, t));
+  private void kernel(Step step, String symbol) {
+    switch (step) {
+      case Stage st -> step(symbol, st, t -> stage(st, t));
+      case Conv c -> step(symbol, c, t -> conv(c, t));
+      case Dense d -> step(symbol, d, t -> dense(d, t));
+      case Pool p -> step(symbol, p, t -> pool(p, t));
+      case GlobalAvgPool p -> step(symbol, p, t -> globalAvgPool(p, t));
+      case BatchNorm bn -> step(symbol, bn, t -> batchNorm(bn, t));
+      case Elementwise e -> step(symbol, e, t -> elementwise(e, t));
+      case Softmax sm -> step(symbol, sm, t -> softmax(sm, t));
+      case SubsamplePad sp -> step(symbol, sp, t -> subsamplePad(sp, t));
+      case Normalize z -> step(symbol, z, t -> normalize(z, t));
+      case WinogradInput wi -> step(symbol, wi, t -> winoIn(wi, t));
+      case WinogradOutput wo -> step(symbol, wo, t -> winoOut(wo, t));
     }
   }
 
@@ -71,8 +77,8 @@ final class LlvmKernels {
    * The exported function: for t in [begin, end): image t / tasksPerImage, task t % tasksPerImage (or, image
    * minor, image t % n, task t / n).
    */
-  private void step(Kernel k, TaskBody body) {
-    ir.function(k.symbol(), cpu.name(), cpu.features(), ir.ptr, ir.ptr, ir.ptr, ir.i32, ir.i32, ir.i32);
+  private void step(String symbol, Step k, TaskBody body) {
+    ir.function(symbol, cpu.name(), cpu.features(), ir.ptr, ir.ptr, ir.ptr, ir.i32, ir.i32, ir.i32);
     for (int i = 0; i < 3; i++) ir.paramAttr(i, "noalias");
     ir.paramAttr(1, "readonly");
     a = ir.param(0);
@@ -145,13 +151,13 @@ final class LlvmKernels {
 
   private void conv(Conv c, Task t) {
     LLVMValueRef tile = ir.sdiv(t.j(), c.bands()), band = ir.srem(t.j(), c.bands());
-    LLVMValueRef oc0 = ir.mul(tile, c.tileR());
+    LLVMValueRef oc0 = ir.mul(tile, c.tile().r());
     LLVMValueRef group = ir.sdiv(oc0, c.og());
     LLVMValueRef srcImage = c.staged() ? ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.src())) : image(c.src(), c.srcPerImage(), t);
     LLVMValueRef src = ir.add(srcImage, ir.mul(group, (long) c.cg() * c.icStride()));
-    LLVMValueRef wts = ir.add(ir.mul(tile, (long) c.cg() * c.kk() * c.tileR()), ir.i64(c.weights()));
-    LLVMValueRef[] bias = new LLVMValueRef[c.tileR()];
-    for (int i = 0; i < c.tileR(); i++) bias[i] = ir.splat(loadF(w, ir.add(ir.add(oc0, i), ir.i64(c.bias()))), c.lanes());
+    LLVMValueRef wts = ir.add(ir.mul(tile, (long) c.cg() * c.kk() * c.tile().r()), ir.i64(c.weights()));
+    LLVMValueRef[] bias = new LLVMValueRef[c.tile().r()];
+    for (int i = 0; i < c.tile().r(); i++) bias[i] = ir.splat(loadF(w, ir.add(ir.add(oc0, i), ir.i64(c.bias()))), c.tile().lanes());
     long plane = (long) c.oh() * c.ow();
     LLVMValueRef y = c.yScratch() >= 0 ? ir.add(ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.yScratch())), ir.mul(oc0, plane))
         : ir.add(image(c.y(), c.o() * plane, t), ir.mul(oc0, plane));
@@ -163,14 +169,14 @@ final class LlvmKernels {
     ConvTask ct = new ConvTask(oc0, src, wts, bias, y, res);
 
     // This band's position tiles; a last, partial tile has its own code with fewer vectors.
-    int tiles = c.positionTiles(), width = c.tileWidth();
+    int tiles = c.positionTiles(), width = c.tile().width();
     boolean partial = c.positions() % width != 0;
     int full = partial ? tiles - 1 : tiles;
     LLVMValueRef t0 = ir.sdiv(ir.mul(band, tiles), c.bands()), t1 = ir.sdiv(ir.mul(ir.add(band, 1), tiles), c.bands());
-    ir.loop("tile", t0, ir.min(t1, ir.i64(full)), 1, pt -> convTile(c, ct, ir.mul(pt, width), c.tileV(), c.lanes()));
+    ir.loop("tile", t0, ir.min(t1, ir.i64(full)), 1, pt -> convTile(c, ct, ir.mul(pt, width), c.tile().v(), c.tile().lanes()));
     if (partial) {
       int q0 = full * width, rest = c.positions() - q0;
-      int vectors = Math.ceilDiv(rest, c.lanes()), lastLanes = rest - (vectors - 1) * c.lanes();
+      int vectors = Math.ceilDiv(rest, c.tile().lanes()), lastLanes = rest - (vectors - 1) * c.tile().lanes();
       ir.ifThen(ir.eq(t1, ir.i64(tiles)), () -> convTile(c, ct, ir.i64(q0), vectors, lastLanes));
     }
   }
@@ -181,7 +187,7 @@ final class LlvmKernels {
    * vector are positions that exist.
    */
   private void convTile(Conv c, ConvTask ct, LLVMValueRef q0, int nv, int lastLanes) {
-    int r = c.tileR(), lanes = c.lanes(), kk = c.kk();
+    int r = c.tile().r(), lanes = c.tile().lanes(), kk = c.kk();
     LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     List<LLVMValueRef> init = new ArrayList<>();
     for (int i = 0; i < r; i++) {
@@ -218,18 +224,18 @@ final class LlvmKernels {
    * residual (a strided read) goes lane by lane.
    */
   private void storeVector(Conv c, ConvTask ct, List<LLVMValueRef> acc, int nv, int v, LLVMValueRef q, int valid) {
-    int lanes = c.lanes();
+    int lanes = c.tile().lanes();
     if (c.residual() == Op.FusedConv.Residual.SUBSAMPLE) {
       storeLanes(c, ct, acc, nv, v, q);
     } else if (c.line()) {
       // output rows are contiguous: flat position q is output index q
-      for (int i = 0; i < c.tileR(); i++) storeWhole(c, ct, i, acc.get(i * nv + v), q, valid);
+      for (int i = 0; i < c.tile().r(); i++) storeWhole(c, ct, i, acc.get(i * nv + v), q, valid);
     } else {
       LLVMValueRef row = ir.sdiv(q, c.wq()), col = ir.sub(q, ir.mul(row, c.wq()));
       LLVMValueRef inside = ir.sle(ir.add(col, lanes), ir.i64(c.ow()));
       ir.ifElse(inside, () -> {
         LLVMValueRef at = ir.add(ir.mul(row, c.ow()), col);
-        for (int i = 0; i < c.tileR(); i++) storeWhole(c, ct, i, acc.get(i * nv + v), at, lanes);
+        for (int i = 0; i < c.tile().r(); i++) storeWhole(c, ct, i, acc.get(i * nv + v), at, lanes);
       }, () -> storeSegments(c, ct, acc, nv, v, row, col));
     }
   }
@@ -239,7 +245,7 @@ final class LlvmKernels {
    * row + seg for each row it touches, so each row gets one masked store of the lanes that are real outputs there.
    */
   private void storeSegments(Conv c, ConvTask ct, List<LLVMValueRef> acc, int nv, int v, LLVMValueRef row, LLVMValueRef col) {
-    int lanes = c.lanes();
+    int lanes = c.tile().lanes();
     LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     long plane = (long) c.oh() * c.ow();
     int rows = Math.ceilDiv(lanes - 1, c.wq()) + 1;
@@ -251,7 +257,7 @@ final class LlvmKernels {
       LLVMValueRef rowExists = ir.slt(ir.add(row, seg), ir.i64(c.oh()));
       LLVMValueRef mask = ir.and(inRow, ir.splat(rowExists, lanes));
       LLVMValueRef at = ir.add(ir.mul(ir.add(row, seg), c.ow()), start);
-      for (int i = 0; i < c.tileR(); i++) {
+      for (int i = 0; i < c.tile().r(); i++) {
         LLVMValueRef idx = ir.add(at, (long) i * plane);
         LLVMValueRef value = acc.get(i * nv + v);
         if (c.residual() == Op.FusedConv.Residual.ADD) value = ir.fadd(value, ir.maskedLoad(vt, ir.gep(ir.f32, a, ir.add(ct.res(), idx)), mask));
@@ -263,7 +269,7 @@ final class LlvmKernels {
 
   /** Output channel i of the tile at output index at: the first {@code valid} lanes (masked when fewer than all). */
   private void storeWhole(Conv c, ConvTask ct, int i, LLVMValueRef value, LLVMValueRef at, int valid) {
-    int lanes = c.lanes();
+    int lanes = c.tile().lanes();
     long plane = (long) c.oh() * c.ow();
     LLVMValueRef idx = ir.add(at, (long) i * plane);
     LLVMValueRef mask = null;
@@ -285,13 +291,13 @@ final class LlvmKernels {
 
   /** Lane by lane (for the option-A residual): flat position q + l is output (row, col) when col < ow and it exists. */
   private void storeLanes(Conv c, ConvTask ct, List<LLVMValueRef> acc, int nv, int v, LLVMValueRef q) {
-    for (int l = 0; l < c.lanes(); l++) {
+    for (int l = 0; l < c.tile().lanes(); l++) {
       int lane = l;
       LLVMValueRef qq = ir.add(q, l);
       LLVMValueRef row = ir.sdiv(qq, c.wq()), col = ir.sub(qq, ir.mul(row, c.wq()));
       LLVMValueRef exists = ir.and(ir.slt(col, ir.i64(c.ow())), ir.slt(qq, ir.i64(c.positions())));
       ir.ifThen(exists, () -> {
-        for (int i = 0; i < c.tileR(); i++) storeLane(c, ct, i, ir.extract(acc.get(i * nv + v), lane), row, col);
+        for (int i = 0; i < c.tile().r(); i++) storeLane(c, ct, i, ir.extract(acc.get(i * nv + v), lane), row, col);
       });
     }
   }
@@ -324,7 +330,7 @@ final class LlvmKernels {
    * into even and odd lanes, give its four columns. (The staging makes every load plain: masked loads of 2L lanes
    * gave wrong lanes with AVX2 code.)
    */
-  private void winoIn(WinoIn k, Task t) {
+  private void winoIn(WinogradInput k, Task t) {
     int lanes = k.lanes();
     LLVMTypeRef wide = ir.vec(ir.f32, 2 * lanes);
     LLVMValueRef x = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), (long) k.hq() * k.wq()));
@@ -366,7 +372,7 @@ final class LlvmKernels {
    * the two columns of each output row are interleaved into one vector of 2L outputs, stored under the mask of
    * columns that exist.
    */
-  private void winoOut(WinoOut k, Task t) {
+  private void winoOut(WinogradOutput k, Task t) {
     int lanes = k.lanes();
     LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 2 * lanes);
     long plane = (long) k.oh() * k.ow();
@@ -412,33 +418,60 @@ final class LlvmKernels {
   // ---- the other layers: plain loops with literal shapes ----
 
   /**
-   * A chunk of outputs: bias + sum x[i] * w[m][i] in double (each product exact, as in the interpreter), in four
-   * independent vector accumulators so the adds do not wait on each other.
+   * Up to {@link Scheduler#DENSE_TASK} outputs of one image: per group of 16 outputs (weights [group][in][16]) one
+   * vector of 16 doubles from the bias, then {@code acc = fma(x[i], w[i], acc)} for i in order: each product is
+   * exact in double, so every output is the interpreter's sequential double sum, rounded once. Groups run a few
+   * at a time over the inputs, so their FMA chains overlap.
    */
   private void dense(Dense d, Task t) {
+    int groups = Math.ceilDiv(d.out(), Scheduler.DENSE_GROUP), perTask = Scheduler.DENSE_TASK / Scheduler.DENSE_GROUP;
+    int lastTask = d.tasksPerImage() - 1, lastGroups = groups - lastTask * perTask;
     LLVMValueRef x = image(d.x(), d.in(), t), y = image(d.y(), d.out(), t);
-    LLVMValueRef m0 = ir.mul(t.j(), d.chunk()), m1 = ir.min(ir.add(m0, d.chunk()), ir.i64(d.out()));
-    int lanes = 4, ways = 4, body = d.in() / (lanes * ways) * (lanes * ways);
+    LLVMValueRef g0 = ir.mul(t.j(), perTask);
+    if (lastTask == 0) {
+      denseGroups(d, x, y, g0, lastGroups, 0);
+    } else {
+      ir.ifElse(ir.slt(t.j(), ir.i64(lastTask)), () -> denseGroups(d, x, y, g0, perTask, -1),
+          () -> denseGroups(d, x, y, g0, lastGroups, groups - lastGroups));
+    }
+  }
+
+  /**
+   * {@code count} groups from group g0; {@code firstOfLast} is the constant index of the first of them when they are
+   * the layer's last (whose final group may be partial), else -1.
+   */
+  private void denseGroups(Dense d, LLVMValueRef x, LLVMValueRef y, LLVMValueRef g0, int count, int firstOfLast) {
+    int lanes = Scheduler.DENSE_GROUP, perPass = cpu.registers() >= 32 ? 4 : 2;
     LLVMTypeRef vf = ir.vec(ir.f32, lanes), vd = ir.vec(ir.f64, lanes);
-    ir.loop("m", m0, m1, 1, m -> {
-      LLVMValueRef wr = ir.add(ir.mul(m, d.in()), ir.i64(d.weights()));
-      List<LLVMValueRef> zero = java.util.Collections.nCopies(ways, LLVMConstNull(vd));
-      List<LLVMValueRef> acc = ir.loop("k", ir.i64(0), ir.i64(body), (long) lanes * ways, zero, (k, cur) -> {
+    for (int from = 0; from < count; from += perPass) {
+      int n = Math.min(perPass, count - from), first = from;
+      List<LLVMValueRef> init = new ArrayList<>();
+      for (int g = 0; g < n; g++) {
+        LLVMValueRef bias = ir.load(vf, w, ir.add(ir.mul(ir.add(g0, first + g), lanes), ir.i64(d.bias())));
+        init.add(LLVMBuildFPExt(ir.b, bias, vd, ""));
+      }
+      List<LLVMValueRef> acc = ir.loop("i", ir.i64(0), ir.i64(d.in()), 1, init, (i, cur) -> {
+        LLVMValueRef xv = ir.splat(ir.fpext(loadF(a, ir.add(x, i))), lanes);
         List<LLVMValueRef> next = new ArrayList<>();
-        for (int u = 0; u < ways; u++) {
-          LLVMValueRef at = ir.add(k, (long) u * lanes);
-          LLVMValueRef xv = LLVMBuildFPExt(ir.b, ir.load(vf, a, ir.add(x, at)), vd, "");
-          LLVMValueRef wv = LLVMBuildFPExt(ir.b, ir.load(vf, w, ir.add(wr, at)), vd, "");
-          next.add(ir.fma(xv, wv, cur.get(u)));
+        for (int g = 0; g < n; g++) {
+          LLVMValueRef row = ir.add(ir.mul(ir.add(g0, first + g), (long) lanes * d.in()), ir.add(ir.mul(i, lanes), ir.i64(d.weights())));
+          next.add(ir.fma(xv, LLVMBuildFPExt(ir.b, ir.load(vf, w, row), vd, ""), cur.get(g)));
         }
         return next;
       });
-      LLVMValueRef sum = d.bias() >= 0 ? ir.fpext(loadF(w, ir.add(m, ir.i64(d.bias())))) : ir.f64(0);
-      for (LLVMValueRef v : acc) sum = ir.fadd(sum, ir.sumLanes(v, lanes));
-      List<LLVMValueRef> tail = ir.loop("kt", ir.i64(body), ir.i64(d.in()), 1, List.of(sum), (k, cur) ->
-          List.of(ir.fma(ir.fpext(loadF(a, ir.add(x, k))), ir.fpext(loadF(w, ir.add(wr, k))), cur.get(0))));
-      ir.store(ir.fptrunc(tail.get(0)), a, ir.add(y, m));
-    });
+      for (int g = 0; g < n; g++) {
+        LLVMValueRef out = LLVMBuildFPTrunc(ir.b, acc.get(g), vf, "");
+        LLVMValueRef at = ir.gep(ir.f32, a, ir.add(y, ir.mul(ir.add(g0, first + g), lanes)));
+        int valid = firstOfLast < 0 ? lanes : Math.min(lanes, d.out() - (firstOfLast + first + g) * lanes);
+        if (valid == lanes) {
+          ir.store(out, at);
+        } else {
+          boolean[] m = new boolean[lanes];
+          for (int l = 0; l < valid; l++) m[l] = true;
+          ir.maskedStore(out, at, ir.mask(m));
+        }
+      }
+    }
   }
 
   /** Max or average pooling of one channel plane. */
@@ -560,7 +593,7 @@ final class LlvmKernels {
   }
 
   private void elementwise(Elementwise e, Task t) {
-    LLVMValueRef from = ir.mul(t.j(), NativeCodegen.CHUNK), to = ir.min(ir.add(from, NativeCodegen.CHUNK), ir.i64(e.size()));
+    LLVMValueRef from = ir.mul(t.j(), Scheduler.CHUNK), to = ir.min(ir.add(from, Scheduler.CHUNK), ir.i64(e.size()));
     LLVMValueRef x = image(e.x(), e.size(), t), y = image(e.y(), e.size(), t);
     LLVMValueRef z = e.add() ? image(e.z(), e.size(), t) : null;
     ir.loop("i", from, to, 1, i -> {
@@ -617,5 +650,20 @@ final class LlvmKernels {
       LLVMValueRef v = loadF(a, ir.add(x, ir.add(ir.mul(oy, (long) sp.s() * sp.w()), ir.mul(ox, sp.s()))));
       ir.store(ir.select(inside, v, ir.f32(0)), a, ir.add(y, ir.add(ir.mul(oy, sp.ow()), ox)));
     }));
+  }
+
+  /** {@code (x / div - mean[c]) / std[c]} in float over one channel plane, as the runtime's preprocessing computes it. */
+  private void normalize(Normalize z, Task t) {
+    long size = (long) z.c() * z.plane();
+    LLVMValueRef x = ir.add(image(z.x(), size, t), ir.mul(t.j(), z.plane()));
+    LLVMValueRef y = ir.add(image(z.y(), size, t), ir.mul(t.j(), z.plane()));
+    LLVMValueRef mean = ir.f32(z.mean()[0]), std = ir.f32(z.std()[0]);
+    for (int c = 1; c < z.c(); c++) {
+      LLVMValueRef here = ir.eq(t.j(), ir.i64(c));
+      mean = ir.select(here, ir.f32(z.mean()[c]), mean);
+      std = ir.select(here, ir.f32(z.std()[c]), std);
+    }
+    LLVMValueRef div = ir.f32(z.div()), m = mean, sd = std;
+    ir.loop("i", ir.i64(0), ir.i64(z.plane()), 1, i -> ir.store(ir.fdiv(ir.fsub(ir.fdiv(loadF(a, ir.add(x, i)), div), m), sd), a, ir.add(y, i)));
   }
 }

@@ -1,202 +1,114 @@
 package resnetc.target.llvm;
 
-import static org.bytedeco.llvm.global.LLVM.*;
-
-import java.io.File;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.Loader;
-import org.bytedeco.llvm.LLVM.LLVMErrorRef;
-import org.bytedeco.llvm.LLVM.LLVMMemoryBufferRef;
-import org.bytedeco.llvm.LLVM.LLVMModuleRef;
-import org.bytedeco.llvm.LLVM.LLVMPassBuilderOptionsRef;
-import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
-import org.bytedeco.llvm.LLVM.LLVMTargetRef;
+import com.palantir.javapoet.NameAllocator;
+import java.lang.foreign.SymbolLookup;
+import java.lang.reflect.InvocationTargetException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
+import resnetc.passes.Pipeline;
+import resnetc.runtime.CompiledModel;
+import resnetc.runtime.NativeLibrary;
+import resnetc.schedule.CpuModel;
+import resnetc.schedule.Schedule;
+import resnetc.schedule.Step;
+import resnetc.schedule.Winograd;
+import resnetc.target.Artifact;
+import resnetc.target.CodegenOptions;
+import resnetc.target.InMemoryJavac;
+import resnetc.target.ModelInfo;
+import resnetc.target.Target;
 
 /**
- * The x86-64 target: one-time LLVM initialization, the CPU a program is compiled for, target machines, the
- * optimization pipeline, object emission, and the lld that ships in the bytedeco jar.
+ * The native target: every step of the schedule an LLVM function (through the LLVM C API, {@code default<O3>} for
+ * the CPU), linked into a shared library that the model jar carries, and a Java class that calls the steps through
+ * the FFM API. In process ({@link #load}) the same module runs from an ORC JIT, bit for bit the same code.
  */
-final class LlvmTarget {
-  static final String TRIPLE = "x86_64-unknown-linux-gnu";
-  /** The default CPU: AVX2 and FMA, which every x86-64 server of the last decade has. */
-  static final String DEFAULT_CPU = "x86-64-v3";
-
-  private LlvmTarget() {}
-
-  /** Initialized once per process when this holder class loads. */
-  private static final class Init {
-    static {
-      // Extracts libLLVM into the javacpp cache (once per machine) and loads the JNI bindings.
-      Loader.load(org.bytedeco.llvm.global.LLVM.class);
-      LLVMInitializeX86TargetInfo();
-      LLVMInitializeX86Target();
-      LLVMInitializeX86TargetMC();
-      LLVMInitializeX86AsmPrinter();
-    }
-
-    static void touch() {}
+public final class LlvmTarget implements Target {
+  @Override
+  public String name() {
+    return "native";
   }
 
-  static void init() {
-    Init.touch();
+  @Override
+  public Pipeline legalization() {
+    return Pipeline.parse("fuse-conv,dce");
   }
 
-  /** A CPU name and the feature string LLVM gets with it. */
-  record Cpu(String name, String features) {
-    /** Whether the code may use AVX-512 (and its 32 vector registers): an explicit feature wins over the name. */
-    boolean avx512() {
-      if (has("-avx512f")) return false;
-      if (has("+avx512f")) return true;
-      return name.equals("x86-64-v4") || name.startsWith("znver4") || name.startsWith("znver5") || name.contains("avx512")
-          || name.startsWith("icelake") || name.startsWith("sapphirerapids") || name.startsWith("tigerlake")
-          || name.startsWith("cascadelake") || name.startsWith("cooperlake") || name.startsWith("graniterapids");
-    }
-
-    /** Whether the feature string lists exactly this entry ({@code +avx2}, {@code -fma}; not {@code -fma4}). */
-    boolean has(String feature) {
-      return java.util.Arrays.asList(features.split(",")).contains(feature);
-    }
+  /** The first of the options' CPUs ({@value LlvmMachine#DEFAULT_CPU} when none); {@code native} is this machine. */
+  @Override
+  public CpuModel cpu(CodegenOptions options) {
+    return LlvmMachine.resolve(options.cpus().isEmpty() ? null : options.cpus().get(0));
   }
 
-  /** Generic CPUs without FMA, on which {@code llvm.fma} would become a call of libm's fmaf. */
-  private static final java.util.Set<String> NO_FMA = java.util.Set.of("x86-64", "x86-64-v2", "generic", "core2", "nehalem",
-      "westmere", "sandybridge", "ivybridge", "btver2", "bdver1");
-
-  /**
-   * {@code native} is the host's CPU with its exact features; any other name is passed to LLVM as is. The kernels
-   * need FMA (every multiply-add is one rounding, as in the interpreter), so CPUs known to lack it are refused.
-   */
-  static Cpu resolve(String cpu) {
-    if (cpu == null || cpu.isEmpty()) cpu = DEFAULT_CPU;
-    Cpu c;
-    if (cpu.equals("native")) {
-      init();
-      BytePointer name = LLVMGetHostCPUName(), features = LLVMGetHostCPUFeatures();
-      try {
-        c = new Cpu(name.getString(), features.getString());
-      } finally {
-        LLVMDisposeMessage(name);
-        LLVMDisposeMessage(features);
-      }
-    } else {
-      c = new Cpu(cpu, "");
-    }
-    if (NO_FMA.contains(c.name()) || c.has("-fma")) {
-      throw new IllegalArgumentException("the native backend needs a CPU with FMA (x86-64-v3 or later), not " + cpu
-          + (cpu.equals(c.name()) ? "" : " (" + c.name() + ")"));
-    }
-    return c;
+  @Override
+  public Winograd.Mode winograd(Winograd.Mode requested) {
+    return requested;
   }
 
-  /** A target machine for the CPU: position-independent (the same code serves the shared library and the JIT). */
-  static LLVMTargetMachineRef machine(Cpu cpu) {
-    init();
-    LLVMTargetRef target = new LLVMTargetRef();
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    if (LLVMGetTargetFromTriple(new BytePointer(TRIPLE), target, err) != 0) throw new IllegalStateException("no LLVM target " + TRIPLE + ": " + message(err));
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, TRIPLE, cpu.name(), cpu.features(), LLVMCodeGenLevelAggressive, LLVMRelocPIC,
-        LLVMCodeModelDefault);
-    if (tm == null || tm.isNull()) throw new IllegalStateException("LLVM does not know the CPU " + cpu.name());
-    return tm;
+  /** Each step's exported function: {@code rn_<model>_<layer>_<step>}, unique. */
+  static List<String> symbols(Schedule s) {
+    NameAllocator names = new NameAllocator();
+    List<String> out = new ArrayList<>();
+    for (Step step : s.steps()) {
+      String base = "rn_" + s.model() + "_" + step.layer() + "_" + step.kind();
+      out.add(names.newName(base.replaceAll("[^A-Za-z0-9_]", "_"), step));
+    }
+    return out;
   }
 
-  /** Sets the module's triple and data layout for the machine, verifies it, then runs {@code default<O3>}. */
-  static void optimize(LLVMModuleRef m, LLVMTargetMachineRef tm) {
-    LLVMSetTarget(m, TRIPLE);
-    var layout = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(m, layout);
-    LLVMDisposeTargetData(layout);
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    if (LLVMVerifyModule(m, LLVMReturnStatusAction, err) != 0) {
-      throw new IllegalStateException("invalid LLVM module: " + message(err));
+  @Override
+  public String source(Schedule schedule, ModelInfo info, CodegenOptions options) {
+    String cls = options.className(info.name());
+    return NativeClassEmitter.source(schedule, info, symbols(schedule), options.packageName(), cls, cls.toLowerCase(Locale.ROOT));
+  }
+
+  @Override
+  public Artifact emit(Schedule schedule, ModelInfo info, CodegenOptions options) {
+    if (schedule.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
+    List<String> symbols = symbols(schedule);
+    String cls = options.className(info.name()), library = cls.toLowerCase(Locale.ROOT);
+    String qn = options.qualifiedName(info.name());
+    Map<String, byte[]> resources = nativeResources(library, Map.of(NativeLibrary.platform(), SharedLibrary.build(schedule, symbols)));
+    resources.put(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(schedule.weights()));
+    return new Artifact(qn, NativeClassEmitter.source(schedule, info, symbols, options.packageName(), cls, library), resources);
+  }
+
+  /** {@code native/<platform>/<file>} entries and the index that lists them (see {@code NativeLibrary}). */
+  static Map<String, byte[]> nativeResources(String libraryName, Map<String, byte[]> libraries) {
+    Map<String, byte[]> out = new TreeMap<>();
+    StringBuilder index = new StringBuilder("# native libraries in this jar: platform/file\n");
+    for (var e : new TreeMap<>(libraries).entrySet()) {
+      out.put(NativeLibrary.entry(e.getKey(), libraryName), e.getValue());
+      index.append(e.getKey()).append('/').append(NativeLibrary.fileName(e.getKey(), libraryName)).append('\n');
     }
-    LLVMDisposeMessage(err);
-    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    out.put(NativeLibrary.INDEX, index.toString().getBytes(StandardCharsets.UTF_8));
+    return out;
+  }
+
+  /** The schedule compiled by the ORC JIT and bound to its class, with no shared library written anywhere. */
+  @Override
+  public CompiledModel load(Schedule schedule, ModelInfo info, CodegenOptions options, int threads) {
+    if (schedule.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
+    List<String> symbols = symbols(schedule);
+    String cls = options.className(info.name()), qn = options.qualifiedName(info.name());
+    String source = NativeClassEmitter.source(schedule, info, symbols, options.packageName(), cls, "jit");
+    Map<String, byte[]> resources = Map.of(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(schedule.weights()));
+    var loader = new InMemoryJavac.Loader(InMemoryJavac.compile(qn, source), resources, LlvmTarget.class.getClassLoader());
+    NativeJit jit = NativeJit.load(schedule, symbols);
     try {
-      check(LLVMRunPasses(m, "default<O3>", tm, opts), "optimizing");
-    } finally {
-      LLVMDisposePassBuilderOptions(opts);
-    }
-  }
-
-  /** The module as an ELF relocatable object. */
-  static byte[] object(LLVMModuleRef m, LLVMTargetMachineRef tm) {
-    BytePointer err = new BytePointer((org.bytedeco.javacpp.Pointer) null);
-    LLVMMemoryBufferRef buf = new LLVMMemoryBufferRef();
-    if (LLVMTargetMachineEmitToMemoryBuffer(tm, m, LLVMObjectFile, err, buf) != 0) {
-      throw new IllegalStateException("cannot emit the object file: " + message(err));
-    }
-    try {
-      BytePointer start = LLVMGetBufferStart(buf);
-      byte[] bytes = new byte[Math.toIntExact(LLVMGetBufferSize(buf))];
-      start.get(bytes);
-      return bytes;
-    } finally {
-      LLVMDisposeMemoryBuffer(buf);
-    }
-  }
-
-  /** The module as text, for debugging. */
-  static String text(LLVMModuleRef m) {
-    BytePointer s = LLVMPrintModuleToString(m);
-    try {
-      return s.getString();
-    } finally {
-      LLVMDisposeMessage(s);
-    }
-  }
-
-  static void check(LLVMErrorRef e, String what) {
-    if (e == null || e.isNull()) return;
-    BytePointer msg = LLVMGetErrorMessage(e);
-    String text = msg.getString();
-    LLVMDisposeErrorMessage(msg);
-    throw new IllegalStateException("LLVM failed " + what + ": " + text);
-  }
-
-  private static String message(BytePointer err) {
-    if (err == null || err.isNull()) return "(no message)";
-    String s = err.getString();
-    LLVMDisposeMessage(err);
-    return s;
-  }
-
-  /**
-   * The lld executable, extracted from the jar beside libLLVM. It needs {@code libLLVM.so.<major>.<minor>} while
-   * the cache holds only {@code libLLVM.so}, so the versioned name is linked in once (lld's RUNPATH is
-   * {@code $ORIGIN}).
-   */
-  static Path lld() {
-    Path lld = tool("lld");
-    int[] major = new int[1], minor = new int[1], patch = new int[1];
-    LLVMGetVersion(major, minor, patch);
-    Path versioned = lld.resolveSibling("libLLVM.so." + major[0] + "." + minor[0]);
-    if (!Files.exists(versioned, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-      try {
-        Files.createSymbolicLink(versioned, Path.of("libLLVM.so"));
-      } catch (java.nio.file.FileAlreadyExistsException e) {
-        // another process made it meanwhile
-      } catch (IOException e) {
-        throw new UncheckedIOException("cannot link " + versioned + " for lld", e);
-      }
-    }
-    return lld;
-  }
-
-  /** A tool of the LLVM jar (lld, llvm-nm, ...), extracted into the javacpp cache on first use. */
-  static Path tool(String name) {
-    init();
-    try {
-      File f = Loader.cacheResource("/org/bytedeco/llvm/" + Loader.getPlatform() + "/" + name);
-      if (f == null) throw new IllegalStateException("the LLVM jar for " + Loader.getPlatform() + " has no " + name);
-      if (!f.canExecute() && !f.setExecutable(true)) throw new IllegalStateException("cannot make " + f + " executable");
-      return f.toPath();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot extract " + name + " from the LLVM jar", e);
+      var model = (CompiledModel) loader.loadClass(qn).getConstructor(int.class, SymbolLookup.class).newInstance(threads, jit.lookup());
+      return new JitModel(model, jit);
+    } catch (InvocationTargetException e) {
+      jit.close();
+      if (e.getCause() instanceof RuntimeException r) throw r;
+      throw new IllegalStateException("cannot start " + qn + ": " + e.getCause(), e.getCause());
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      jit.close();
+      throw new IllegalStateException("cannot load " + qn + ": " + e, e);
     }
   }
 }

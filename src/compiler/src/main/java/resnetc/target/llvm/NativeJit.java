@@ -12,33 +12,34 @@ import org.bytedeco.llvm.LLVM.LLVMOrcLLJITBuilderRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcLLJITRef;
 import org.bytedeco.llvm.LLVM.LLVMOrcThreadSafeContextRef;
 import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
-import resnetc.ir.Graph;
+import java.lang.foreign.SymbolLookup;
+import java.util.List;
+import java.util.Optional;
+import resnetc.schedule.Schedule;
 
 /**
  * The program compiled in process by an ORC LLJIT: the same module as {@link NativeCompiler}'s, optimized the
  * same way and compiled by a target machine with the same options, so results are bit-identical to the shared
  * library's. Every step is compiled at load; the code lives until {@link #close}.
  */
-public final class NativeJit implements AutoCloseable {
-  private final NativeProgram program;
+final class NativeJit implements AutoCloseable {
   private final Map<String, Long> addresses = new HashMap<>();
   private LLVMOrcLLJITRef jit;
 
-  private NativeJit(NativeProgram program, LLVMOrcLLJITRef jit) {
-    this.program = program;
+  private NativeJit(LLVMOrcLLJITRef jit) {
     this.jit = jit;
   }
 
-  public static NativeJit load(Graph optimized, String cpu) {
-    NativeCodegen.Plan plan = NativeCodegen.plan(optimized, cpu);
-    LlvmTarget.init();
+  /** Compiles every step of {@code schedule}, step i as {@code symbols.get(i)}, for the schedule's CPU. */
+  static NativeJit load(Schedule schedule, List<String> symbols) {
+    LlvmMachine.init();
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMOrcLLJITRef jit = null;
     try {
-      LLVMModuleRef m = NativeCompiler.module(LLVMOrcThreadSafeContextGetContext(tsc), plan);
-      LLVMTargetMachineRef tm = LlvmTarget.machine(plan.cpu());
+      LLVMModuleRef m = SharedLibrary.module(LLVMOrcThreadSafeContextGetContext(tsc), schedule, symbols);
+      LLVMTargetMachineRef tm = LlvmMachine.machine(schedule.cpu());
       try {
-        LlvmTarget.optimize(m, tm);
+        LlvmMachine.optimize(m, tm);
       } catch (RuntimeException e) {
         LLVMDisposeModule(m);
         LLVMDisposeTargetMachine(tm);
@@ -49,15 +50,15 @@ public final class NativeJit implements AutoCloseable {
       LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
       LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
       PointerPointer<LLVMOrcLLJITRef> out = new PointerPointer<>(1);
-      LlvmTarget.check(LLVMOrcCreateLLJIT(out, builder), "creating the JIT");
+      LlvmMachine.check(LLVMOrcCreateLLJIT(out, builder), "creating the JIT");
       jit = new LLVMOrcLLJITRef(out.get(0));
-      LlvmTarget.check(LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), LLVMOrcCreateNewThreadSafeModule(m, tsc)),
+      LlvmMachine.check(LLVMOrcLLJITAddLLVMIRModule(jit, LLVMOrcLLJITGetMainJITDylib(jit), LLVMOrcCreateNewThreadSafeModule(m, tsc)),
           "adding the module to the JIT");
-      NativeJit result = new NativeJit(plan.program(), jit);
-      for (NativeProgram.Step s : plan.program().steps()) {
+      NativeJit result = new NativeJit(jit);
+      for (String symbol : symbols) {
         long[] addr = new long[1];
-        LlvmTarget.check(LLVMOrcLLJITLookup(jit, addr, s.symbol()), "compiling " + s.symbol());
-        result.addresses.put(s.symbol(), addr[0]);
+        LlvmMachine.check(LLVMOrcLLJITLookup(jit, addr, symbol), "compiling " + symbol);
+        result.addresses.put(symbol, addr[0]);
       }
       jit = null;
       return result;
@@ -67,22 +68,19 @@ public final class NativeJit implements AutoCloseable {
     }
   }
 
-  public NativeProgram program() {
-    return program;
-  }
-
-  /** The entry of a step's function, as a zero-length segment for {@code Linker.downcallHandle}. */
-  public MemorySegment address(String symbol) {
-    if (jit == null) throw new IllegalStateException("the JIT is closed");
-    Long a = addresses.get(symbol);
-    if (a == null) throw new IllegalArgumentException("no step " + symbol + " in " + program.model());
-    return MemorySegment.ofAddress(a);
+  /** The compiled steps by symbol, for {@code Linker.downcallHandle}; valid until {@link #close}. */
+  SymbolLookup lookup() {
+    return name -> {
+      if (jit == null) throw new IllegalStateException("the JIT is closed");
+      Long a = addresses.get(name);
+      return a == null ? Optional.empty() : Optional.of(MemorySegment.ofAddress(a));
+    };
   }
 
   @Override
   public synchronized void close() {
     if (jit != null) {
-      LlvmTarget.check(LLVMOrcDisposeLLJIT(jit), "disposing the JIT");
+      LlvmMachine.check(LLVMOrcDisposeLLJIT(jit), "disposing the JIT");
       jit = null;
     }
   }

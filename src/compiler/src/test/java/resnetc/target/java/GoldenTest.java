@@ -8,7 +8,8 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import resnetc.Frontend;
 import resnetc.TestPaths;
-import resnetc.passes.Pipeline;
+import resnetc.Driver;
+import resnetc.target.CodegenOptions;
 
 /**
  * {@code generated/} holds the Java source resnetc emits for examples/cifar/resnet20 (a golden file). The
@@ -24,7 +25,7 @@ class GoldenTest {
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve(SPEC));
     var graph = withSharedWeights ? Frontend.bind(l, TestPaths.shared("models/cifar10/resnet20.safetensors").orElseThrow()) : l.graph();
     // The spec path as the CLI sees it from the repository root, so the header comment is the same either way.
-    return JavaTarget.generate(l, graph, JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults()).source();
+    return Driver.compile(l, graph, CodegenOptions.defaults()).source();
   }
 
   @Test

@@ -27,7 +27,10 @@ import resnetc.TestPaths;
 import resnetc.cli.Main;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
-import resnetc.passes.Pipeline;
+import resnetc.Driver;
+import resnetc.schedule.Winograd;
+import resnetc.target.CodegenOptions;
+import resnetc.target.TestTargets;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.CompiledModel;
 import resnetc.runtime.F32;
@@ -148,9 +151,7 @@ class JarTest {
   @Test
   void oneInstanceIsSafeToShareAcrossThreads() throws Exception {
     Frontend.Loaded l = Frontend.load(spec());
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, RandomWeights.generate(l.graph(), 7),
-        JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults()));
-    try (CompiledModel m = JavaTarget.instantiate(c, 2); ExecutorService pool = Executors.newFixedThreadPool(6)) {
+    try (CompiledModel m = TestTargets.spec(l, RandomWeights.generate(l.graph(), 7), "java").load(2); ExecutorService pool = Executors.newFixedThreadPool(6)) {
       List<float[]> inputs = new ArrayList<>();
       List<float[]> expected = new ArrayList<>();
       Random r = new Random(9);
@@ -176,28 +177,22 @@ class JarTest {
   void everyPathMatchesTheInterpreter(String variant) {
     String model = variant.split(" ")[0];
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet"));
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 4), Pipeline.defaults());
-    if (variant.endsWith("winograd")) System.setProperty("resnetc.winograd", "always"); // read when the code is generated
-    JavaTarget.Compiled c;
-    try {
-      c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
-    } finally {
-      System.clearProperty("resnetc.winograd");
-    }
-    assertEquals(variant.endsWith("winograd"), c.output().source().contains("winoIn("), "Winograd layers only when asked for");
+    var options = CodegenOptions.defaults().withWinograd(variant.endsWith("winograd") ? Winograd.Mode.ALWAYS : Winograd.Mode.AUTO);
+    var c = Driver.compile(l, RandomWeights.generate(l.graph(), 4), options);
+    Graph g = c.graph();
+    assertEquals(variant.endsWith("winograd"), c.source().contains("winogradIn("), "Winograd layers only when asked for");
     float[] x = new float[3 * 3 * 32 * 32];
     Random r = new Random(1);
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     float[] ref = new Interpreter(g).run(x, 3);
     assertFalse(java.util.Arrays.equals(ref, new float[ref.length]));
     for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
-      if (flag != null) System.setProperty(flag, "true");
-      try (CompiledModel m = JavaTarget.instantiate(c, 2)) { // a new class loader, so the flag is read again
-        float[] y = m.predict(x, 3);
-        for (int i = 0; i < ref.length; i++) assertEquals(ref[i], y[i], 1e-5f * (1 + Math.abs(ref[i])), (flag == null ? "vector" : flag) + ", output " + i);
-      } finally {
-        if (flag != null) System.clearProperty(flag);
-      }
+      float[] y = TestPaths.withProperty(flag == null ? "resnetc.unused" : flag, flag == null ? null : "true", () -> {
+        try (CompiledModel m = c.load(2)) { // a new class loader, so the flag is read again
+          return m.predict(x, 3);
+        }
+      });
+      for (int i = 0; i < ref.length; i++) assertEquals(ref[i], y[i], 1e-5f * (1 + Math.abs(ref[i])), (flag == null ? "vector" : flag) + ", output " + i);
     }
   }
 

@@ -20,7 +20,8 @@ import resnetc.ir.Graph;
 import resnetc.ir.Op;
 import resnetc.ir.SampleGraphs;
 import resnetc.ir.TensorType;
-import resnetc.passes.Pipeline;
+import resnetc.schedule.Winograd;
+import resnetc.target.TestTargets;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.CompiledModel;
 import resnetc.runtime.F32;
@@ -35,8 +36,7 @@ class JavaBackendTest {
   }
 
   static CompiledModel compile(Frontend.Loaded l, Graph weighted, int threads) {
-    JavaBackend.Output out = JavaTarget.generate(l, weighted, JavaTarget.defaultOptions(l.model(), null, null), Pipeline.defaults());
-    return JavaTarget.instantiate(JavaTarget.compile(out), threads);
+    return TestTargets.spec(l, weighted, "java").load(threads);
   }
 
   /** max |a - b| / max |b|. */
@@ -57,14 +57,14 @@ class JavaBackendTest {
   @MethodSource("examples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
     Frontend.Loaded l = Frontend.load(spec);
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 11), Pipeline.defaults());
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 11), "java");
+    Graph g = c.graph();
     int batch = g.input().type().dim(2) > 64 ? 1 : 3;
     Random r = new Random(5);
     float[] x = new float[(int) g.input().type().elements(batch)];
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     float[] ref = new Interpreter(g).run(x, batch);
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+    try (CompiledModel m = c.load(2)) {
       double err = relError(m.predict(x, batch), ref);
       double allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
       System.out.printf("java backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
@@ -81,8 +81,8 @@ class JavaBackendTest {
   @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "cifar/wrn16_4", "imagenet/resnet18"})
   void staleBuffersDoNotChangeAnswers(String model) {
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
-    JavaTarget.Compiled c = JavaTarget.compile(JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null)));
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 2), "java");
+    Graph g = c.graph();
     int size = (int) g.input().type().elementsPerItem();
     Random r = new Random(8);
     float[] nan = new float[2 * size], x = new float[2 * size], x1 = new float[size];
@@ -90,13 +90,13 @@ class JavaBackendTest {
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     for (int i = 0; i < x1.length; i++) x1[i] = (float) r.nextGaussian();
     float[] fresh2, fresh1;
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+    try (CompiledModel m = c.load(2)) {
       fresh2 = m.predict(x, 2);
     }
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+    try (CompiledModel m = c.load(2)) {
       fresh1 = m.predict(x1, 1);
     }
-    try (CompiledModel m = JavaTarget.instantiate(c, 2)) {
+    try (CompiledModel m = c.load(2)) {
       for (int round = 0; round < 2; round++) {
         assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
@@ -112,28 +112,26 @@ class JavaBackendTest {
   /**
    * Every op and attribute form (SampleGraphs.allOps, raw with its input normalization and optimized) and the ops
    * that stand alone in pre-activation nets on larger planes, against the interpreter on every path: 16 lanes, 8
-   * lanes and scalar.
+   * lanes and scalar, with direct convs and with Winograd wherever it applies.
    */
   @Test
   void everyOpOnEveryPath() {
     Random r = new Random(9);
     Graph unfused = SampleGraphs.unfusedOps(9);
     Graph all = SampleGraphs.allOps(true, 3);
-    for (Graph g : new Graph[] {all, JavaTarget.optimize(all, Pipeline.defaults()), unfused}) {
+    for (Graph g : new Graph[] {all, TestTargets.optimized(all, "java"), unfused}) {
       float[] x = new float[(int) g.input().type().elements(3)];
       for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian() * (g == all ? 100 : 1);
       float[] ref = new Interpreter(g).run(x, 3);
-      int c = g.input().type().dim(1);
-      var info = new JavaBackend.ModelInfo(g.name(), g.name() + ".ir", null, 1f, new float[c], new float[c], 0, 0, List.of());
-      JavaTarget.Compiled compiled = JavaTarget.compile(JavaBackend.generate(g, info, new JavaBackend.Options("resnetc.test", "AllOps")));
-      for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
-        if (flag != null) System.setProperty(flag, "true");
-        try (CompiledModel m = JavaTarget.instantiate(compiled, 2)) {
-          double err = relError(m.predict(x, 3), ref);
-          System.out.printf("java backend %s (%s): max rel error %.2e%n", g.name(), flag == null ? "vector" : flag, err);
-          assertTrue(err < 1e-5, g.name() + ", " + flag + ": relative error " + err);
-        } finally {
-          if (flag != null) System.clearProperty(flag);
+      for (Winograd.Mode winograd : new Winograd.Mode[] {Winograd.Mode.OFF, Winograd.Mode.ALWAYS}) {
+        for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
+          double err = TestPaths.withProperty(flag == null ? "resnetc.unused" : flag, flag == null ? null : "true", () -> {
+            try (CompiledModel m = TestTargets.raw(g, "java", winograd, 2)) {
+              return relError(m.predict(x, 3), ref);
+            }
+          });
+          System.out.printf("java backend %s (%s, winograd %s): max rel error %.2e%n", g.name(), flag == null ? "vector" : flag, winograd, err);
+          assertTrue(err < 1e-5, g.name() + ", " + flag + ", winograd " + winograd + ": relative error " + err);
         }
       }
     }

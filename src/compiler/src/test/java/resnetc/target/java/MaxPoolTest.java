@@ -8,7 +8,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
+import resnetc.TestPaths;
 import resnetc.ir.IrParser;
+import resnetc.schedule.Winograd;
+import resnetc.target.TestTargets;
 import resnetc.runtime.CompiledModel;
 
 /**
@@ -50,19 +53,16 @@ class MaxPoolTest {
       };
     }
     float[] ref = new Interpreter(g).run(x, batch);
-    var info = new JavaBackend.ModelInfo("pool", "pool.ir", null, 1f, new float[c], new float[c], 0, 0, List.of());
-    JavaTarget.Compiled compiled = JavaTarget.compile(JavaBackend.generate(g, info, new JavaBackend.Options("resnetc.test", "Pool")));
     for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
-      if (flag != null) System.setProperty(flag, "true");
-      try (CompiledModel m = JavaTarget.instantiate(compiled, 2)) {
-        float[] y = m.predict(x, batch);
-        assertEquals(ref.length, y.length);
-        for (int i = 0; i < ref.length; i++) {
-          assertEquals(Float.floatToIntBits(ref[i]), Float.floatToIntBits(y[i]),
-              (flag == null ? "vector" : flag) + ", output " + i + ": " + y[i] + " instead of " + ref[i]);
+      float[] y = TestPaths.withProperty(flag == null ? "resnetc.unused" : flag, flag == null ? null : "true", () -> {
+        try (CompiledModel m = TestTargets.raw(g, "java", Winograd.Mode.OFF, 2)) {
+          return m.predict(x, batch);
         }
-      } finally {
-        if (flag != null) System.clearProperty(flag);
+      });
+      assertEquals(ref.length, y.length);
+      for (int i = 0; i < ref.length; i++) {
+        assertEquals(Float.floatToIntBits(ref[i]), Float.floatToIntBits(y[i]),
+            (flag == null ? "vector" : flag) + ", output " + i + ": " + y[i] + " instead of " + ref[i]);
       }
     }
   }

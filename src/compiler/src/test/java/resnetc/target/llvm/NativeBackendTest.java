@@ -19,11 +19,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
-import resnetc.target.java.JavaTarget;
+import resnetc.target.TestTargets;
 import resnetc.cli.Main;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
-import resnetc.passes.Pipeline;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.CompiledModel;
 import resnetc.runtime.F32;
@@ -39,11 +38,6 @@ class NativeBackendTest {
     }
   }
 
-  static CompiledModel jit(Frontend.Loaded l, Graph optimized, NativeJit jit, int threads) {
-    var c = NativeTarget.compileWrapper(jit.program(), JavaTarget.info(l), JavaTarget.defaultOptions(l.model(), null, null), "jit",
-        l.model().input().channels(), l.model().input().height(), l.model().input().width());
-    return NativeTarget.instantiate(c, threads, jit::address);
-  }
 
   static float[] input(Graph g, int batch, long seed) {
     Random r = new Random(seed);
@@ -56,11 +50,12 @@ class NativeBackendTest {
   @MethodSource("examples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
     Frontend.Loaded l = Frontend.load(spec);
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 11), Pipeline.defaults());
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 11), "native", "x86-64-v3");
+    Graph g = c.graph();
     int batch = g.input().type().dim(2) > 64 ? 1 : 3;
     float[] x = input(g, batch, 5);
     float[] ref = new Interpreter(g).run(x, batch);
-    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+    try (CompiledModel m = c.load(2)) {
       float[] y = m.predict(x, batch);
       double num = 0, den = 0;
       for (int i = 0; i < ref.length; i++) {
@@ -81,20 +76,19 @@ class NativeBackendTest {
   @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "imagenet/resnet18"})
   void staleBuffersDoNotChangeAnswers(String model) {
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/" + model + ".resnet"));
-    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 2), Pipeline.defaults());
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 2), "native", "native");
+    Graph g = c.graph();
     int size = (int) g.input().type().elementsPerItem();
     float[] nan = new float[2 * size], x = input(g, 2, 8);
     java.util.Arrays.fill(nan, Float.NaN);
-    try (NativeJit j = NativeJit.load(g, "native")) {
-      float[] fresh;
-      try (CompiledModel m = jit(l, g, j, 2)) {
-        fresh = m.predict(x, 2);
-      }
-      try (CompiledModel m = jit(l, g, j, 2)) {
-        for (int round = 0; round < 2; round++) {
-          assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
-          org.junit.jupiter.api.Assertions.assertArrayEquals(fresh, m.predict(x, 2));
-        }
+    float[] fresh;
+    try (CompiledModel m = c.load(2)) {
+      fresh = m.predict(x, 2);
+    }
+    try (CompiledModel m = c.load(2)) {
+      for (int round = 0; round < 2; round++) {
+        assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
+        org.junit.jupiter.api.Assertions.assertArrayEquals(fresh, m.predict(x, 2));
       }
     }
   }
@@ -113,11 +107,11 @@ class NativeBackendTest {
     String[] cmd = Stream.concat(Stream.of("compile", spec.toString(), "--backend", "native", "-o", jar.toString()), args.stream()).toArray(String[]::new);
     assertEquals(0, Main.execute(cmd, new PrintWriter(out), new PrintWriter(err)), err.toString());
 
-    Graph g = JavaTarget.optimize(weighted, Pipeline.defaults());
-    float[] x = images.isPresent() ? Cifar.read(images.get(), 0).pixels() : input(g, 50, 1);
+    var c = TestTargets.spec(l, weighted, "native", "x86-64-v3");
+    float[] x = images.isPresent() ? Cifar.read(images.get(), 0).pixels() : input(c.graph(), 50, 1);
     int n = x.length / (3 * 32 * 32);
     float[] viaJit;
-    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+    try (CompiledModel m = c.load(2)) {
       if (images.isPresent()) m.preprocessing().apply(x, 3, 32 * 32);
       viaJit = m.predict(x, n);
     }
@@ -142,9 +136,8 @@ class NativeBackendTest {
     var images = TestPaths.shared("data/cifar10-test-1000.bin");
     assumeTrue(weights.isPresent() && images.isPresent(), "../shared is absent");
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet56.resnet"));
-    Graph g = JavaTarget.optimize(Frontend.bind(l, weights.get()), Pipeline.defaults());
     Cifar data = Cifar.read(images.get(), 0);
-    try (NativeJit j = NativeJit.load(g, "x86-64-v3"); CompiledModel m = jit(l, g, j, 2)) {
+    try (CompiledModel m = TestTargets.spec(l, Frontend.bind(l, weights.get()), "native", "x86-64-v3").load(2)) {
       float[] y = m.predict(m.preprocessing().apply(data.pixels().clone(), 3, 32 * 32), data.count());
       int correct = 0;
       for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * 10, 10) == data.labels()[i]) correct++;

@@ -1,4 +1,4 @@
-package resnetc.packaging;
+package resnetc.target;
 
 import java.io.ByteArrayOutputStream;
 import java.io.File;

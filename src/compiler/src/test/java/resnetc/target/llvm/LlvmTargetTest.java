@@ -21,26 +21,45 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
-import resnetc.target.java.JavaTarget;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
 import resnetc.ir.Op;
 import resnetc.ir.SampleGraphs;
 import resnetc.ir.TensorType;
-import resnetc.passes.Pipeline;
+import resnetc.runtime.CompiledModel;
+import resnetc.schedule.CpuModel;
+import resnetc.schedule.Schedule;
+import resnetc.schedule.Scheduler;
+import resnetc.schedule.Step;
+import resnetc.schedule.Winograd;
+import resnetc.target.Artifact;
+import resnetc.target.CodegenOptions;
+import resnetc.target.InMemoryJavac;
+import resnetc.target.ModelInfo;
+import resnetc.target.TestTargets;
 import resnetc.weights.RandomWeights;
 
 /**
- * The native backend against the reference interpreter, the shared library against the JIT. Runs for
- * {@code -Dresnetc.cpu} (default x86-64-v3; {@code native} for the host); {@code -Dresnetc.layers=true} adds a
- * per-step profile to the ResNet-50 timing.
+ * The native target against the reference interpreter, the shared library against the JIT, one thread against
+ * three. Runs for {@code -Dresnetc.cpu} (default x86-64-v3; {@code native} for the host).
  */
-class NativeCodegenTest {
+class LlvmTargetTest {
   static final String CPU = System.getProperty("resnetc.cpu", "x86-64-v3");
 
   static Graph optimized(String spec) {
     Graph g = Frontend.load(TestPaths.repoRoot().resolve("examples").resolve(spec)).graph();
-    return JavaTarget.optimize(RandomWeights.generate(g, 11), Pipeline.defaults());
+    return TestTargets.optimized(RandomWeights.generate(g, 11), "native");
+  }
+
+  static Schedule plan(Graph g, String cpu, Winograd.Mode winograd) {
+    return Scheduler.plan(g, LlvmMachine.resolve(cpu), winograd);
+  }
+
+  /** Runs g (already optimized) through the JIT and the interpreter at batch n, on 1 and 3 threads. */
+  static float[] run(Graph g, String cpu, Winograd.Mode winograd, float[] x, int n, int threads) {
+    try (CompiledModel m = TestTargets.raw(g, "native", winograd, threads, cpu)) {
+      return m.predict(x, n);
+    }
   }
 
   static int batch(Graph g) {
@@ -71,24 +90,26 @@ class NativeCodegenTest {
     int n = batch(g);
     float[] x = input(g, n);
     float[] ref = new Interpreter(g).run(x, n);
-    float[] jitOut;
-    try (NativeJit jit = NativeJit.load(g, CPU); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
-      jitOut = d.run(x, n);
-      double err = relError(jitOut, ref);
-      System.out.printf("native jit %-16s batch %d: max rel error %.2e%n", g.name(), n, err);
-      assertTrue(err <= 1e-4, "relative error " + err);
-      assertArrayEquals(jitOut, d.run(x, n, 2), "two threads give the same bits");
-    }
-    NativeCompiler.Library lib = NativeCompiler.sharedLibrary(g, CPU);
+    float[] jitOut = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
+    double err = relError(jitOut, ref);
+    System.out.printf("native jit %-16s batch %d: max rel error %.2e%n", g.name(), n, err);
+    assertTrue(err <= 1e-4, "relative error " + err);
+    assertArrayEquals(jitOut, run(g, CPU, Winograd.Mode.AUTO, x, n, 2), "two threads give the same bits");
+
+    Schedule s = plan(g, CPU, Winograd.Mode.AUTO);
+    List<String> symbols = LlvmTarget.symbols(s);
     Path so = Files.createTempFile("resnetc-" + g.name(), ".so");
-    try (Arena arena = Arena.ofConfined()) {
-      Files.write(so, lib.so());
+    try (Arena arena = Arena.ofShared()) {
+      Files.write(so, SharedLibrary.build(s, symbols));
       assertEquals("", nm(so, "--undefined-only"), "the library imports nothing");
       String exported = nm(so, "--defined-only");
-      for (NativeProgram.Step s : lib.program().steps()) assertTrue(exported.contains(" T " + s.symbol() + "\n"), s.symbol() + " exported");
+      for (String symbol : symbols) assertTrue(exported.contains(" T " + symbol + "\n"), symbol + " exported");
+      CodegenOptions o = CodegenOptions.defaults().withTarget("native").withCpus(List.of(CPU));
+      Artifact a = new LlvmTarget().emit(s, ModelInfo.of(g.name(), g.input().type().dim(1)), o);
+      var loader = new InMemoryJavac.Loader(a.compile(), a.resources(), getClass().getClassLoader());
       SymbolLookup lookup = SymbolLookup.libraryLookup(so, arena);
-      try (LlvmDriver d = new LlvmDriver(lib.program(), s -> lookup.find(s).orElseThrow())) {
-        assertArrayEquals(jitOut, d.run(x, n), "the shared library gives the JIT's bits");
+      try (CompiledModel m = (CompiledModel) loader.loadClass(a.qualifiedName()).getConstructor(int.class, SymbolLookup.class).newInstance(2, lookup)) {
+        assertArrayEquals(jitOut, m.predict(x, n), "the shared library gives the JIT's bits");
       }
     } finally {
       Files.deleteIfExists(so);
@@ -107,37 +128,27 @@ class NativeCodegenTest {
 
   /** The dynamic symbols of a shared library, by the llvm-nm of the LLVM jar. */
   static String nm(Path so, String filter) throws Exception {
-    Process p = new ProcessBuilder(LlvmTarget.tool("llvm-nm").toString(), "-D", filter, so.toString()).redirectErrorStream(true).start();
+    Process p = new ProcessBuilder(LlvmMachine.tool("llvm-nm").toString(), "-D", filter, so.toString()).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertEquals(0, p.waitFor(), out);
     return out;
-  }
-
-  /** Seconds per call of r after one warm-up call, averaged over runs. */
-  static double time(Runnable r, int runs) {
-    r.run();
-    long t0 = System.nanoTime();
-    for (int i = 0; i < runs; i++) r.run();
-    return (System.nanoTime() - t0) / 1e9 / runs;
   }
 
   /** Runs g through the JIT and the interpreter at batch n; returns max |diff| / max |ref|. */
   static double jitError(Graph g, int n) {
     float[] x = input(g, n);
     float[] ref = new Interpreter(g).run(x, n);
-    try (NativeJit jit = NativeJit.load(g, CPU); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
-      float[] y = d.run(x, n);
-      assertArrayEquals(y, d.run(x, n, 3), "three threads give the same bits");
-      return relError(y, ref);
-    }
+    float[] y = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
+    assertArrayEquals(y, run(g, CPU, Winograd.Mode.AUTO, x, n, 3), "three threads give the same bits");
+    return relError(y, ref);
   }
 
   /** Every op and attribute form, small odd shapes: optimized as the backends get it, and raw (only the convs fused). */
   @Test
   void everyOp() {
-    Graph raw = Frontend.withoutPreprocess(SampleGraphs.allOps(true, 3));
-    for (Graph g : new Graph[] {JavaTarget.optimize(SampleGraphs.allOps(true, 3), Pipeline.defaults()), raw}) {
-      String kinds = String.join(" ", NativeCodegen.plan(g, CPU).kernels().stream().map(k -> k.getClass().getSimpleName()).distinct().toList());
+    Graph raw = SampleGraphs.allOps(true, 3);
+    for (Graph g : new Graph[] {TestTargets.optimized(SampleGraphs.allOps(true, 3), "native"), raw}) {
+      String kinds = String.join(" ", plan(new LlvmTarget().legalization().run(g), CPU, Winograd.Mode.AUTO).steps().stream().map(Step::kind).distinct().toList());
       double err = jitError(g, 3);
       System.out.printf("native jit all_ops (%s): max rel error %.2e%n", kinds, err);
       assertTrue(err <= 1e-5, "relative error " + err);
@@ -212,7 +223,7 @@ class NativeCodegenTest {
       "16, 3, 9, 16, add, true, x86-64-v4", "16, 56, 56, 16, add, true, x86-64-v4", "16, 15, 15, 32, add, true, x86-64-v3",
   })
   void winogradConvs(int c, int h, int w, int o, String residual, boolean relu, String cpu) {
-    org.junit.jupiter.api.Assumptions.assumeTrue(!cpu.equals("x86-64-v4") || LlvmTarget.resolve("native").avx512(), "no AVX-512 here");
+    org.junit.jupiter.api.Assumptions.assumeTrue(!cpu.equals("x86-64-v4") || LlvmMachine.resolve("native").lanes() == 16, "no AVX-512 here");
     Random r = new Random(c * 31 + h * 7 + o);
     Graph.Builder b = Graph.builder("wino");
     b.input("x", TensorType.batched(c, h, w));
@@ -230,88 +241,31 @@ class NativeCodegenTest {
     Graph g = b.build("y");
     float[] x = input(g, 3);
     float[] ref = new Interpreter(g).run(x, 3);
-    System.setProperty("resnetc.winograd", "always"); // small shapes too, where it would not pay
-    try (NativeJit jit = NativeJit.load(g, cpu); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
-      assertTrue(NativeCodegen.plan(g, cpu).kernels().stream().anyMatch(k -> k instanceof NativeCodegen.WinoIn), "planned by Winograd");
-      float[] y = d.run(x, 3);
-      assertArrayEquals(y, d.run(x, 3, 2), "two threads give the same bits");
-      double err = relError(y, ref);
-      System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
-      assertTrue(err < 1e-5, "relative error " + err);
-    } finally {
-      System.clearProperty("resnetc.winograd");
-    }
+    // always: small shapes too, where it would not pay
+    assertTrue(plan(g, cpu, Winograd.Mode.ALWAYS).steps().stream().anyMatch(k -> k instanceof Step.WinogradInput), "planned by Winograd");
+    float[] y = run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 1);
+    assertArrayEquals(y, run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 2), "two threads give the same bits");
+    double err = relError(y, ref);
+    System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
+    assertTrue(err < 1e-5, "relative error " + err);
   }
 
   /** Where Winograd pays, by the measured rule: ResNet-50's stride-1 3x3 convs, none of CIFAR ResNet-20's. */
   @Test
   void winogradWhereItPays() {
-    long r50 = NativeCodegen.plan(optimized("imagenet/resnet50.resnet"), "x86-64-v3").kernels().stream().filter(k -> k instanceof NativeCodegen.WinoIn).count();
-    long r20 = NativeCodegen.plan(optimized("cifar/resnet20.resnet"), "x86-64-v3").kernels().stream().filter(k -> k instanceof NativeCodegen.WinoIn).count();
+    long r50 = plan(optimized("imagenet/resnet50.resnet"), "x86-64-v3", Winograd.Mode.AUTO).steps().stream().filter(k -> k instanceof Step.WinogradInput).count();
+    long r20 = plan(optimized("cifar/resnet20.resnet"), "x86-64-v3", Winograd.Mode.AUTO).steps().stream().filter(k -> k instanceof Step.WinogradInput).count();
     assertEquals(13, r50, "the stride-1 3x3 convs of ResNet-50 (the first of stages 2-4 has stride 2)");
     assertEquals(0, r20);
   }
 
   @Test
   void cpusWithoutFmaAreRefused() {
-    Graph g = optimized("cifar/resnet20.resnet");
-    var e = assertThrows(IllegalArgumentException.class, () -> NativeCodegen.program(g, "x86-64"));
+    var e = assertThrows(IllegalArgumentException.class, () -> LlvmMachine.resolve("x86-64"));
     assertTrue(e.getMessage().contains("FMA"), e.getMessage());
-    NativeProgram p = NativeCodegen.program(g, null);
-    assertEquals("x86-64-v3", p.cpu());
-    assertEquals("", p.features());
-  }
-
-  /**
-   * Compile time and size of the ResNet-50 library, and throughput of the JIT'ed code after warm-up: batch 1 on one
-   * thread (the number to watch), then two threads and batch 8. The per-step profile also times each step
-   * repeated back to back ("warm": its weights cached, unlike in a full pass).
-   */
-  @Test
-  void resnet50CompileTimeAndSpeed() throws Exception {
-    Graph g = optimized("imagenet/resnet50.resnet");
-    long t0 = System.nanoTime();
-    NativeCompiler.Library lib = NativeCompiler.sharedLibrary(g, CPU);
-    double compile = (System.nanoTime() - t0) / 1e9;
-    System.out.printf("resnet50 to .so: %.1f s, %d bytes (%d steps)%n", compile, lib.so().length, lib.program().steps().size());
-    assertTrue(compile < 30, "compiling took " + compile + " s");
-
-    try (NativeJit jit = NativeJit.load(g, CPU); LlvmDriver d = new LlvmDriver(jit.program(), jit::address)) {
-      NativeProgram p = jit.program();
-      LlvmDriver.Buffers b = d.buffers(1);
-      Random r = new Random(5);
-      for (int i = 0; i < p.inputSize(); i++) b.a().setAtIndex(ValueLayout.JAVA_FLOAT, p.inputOffset() + i, (float) r.nextGaussian());
-      for (int i = 0; i < 3; i++) d.forward(b);
-      int runs = 10;
-      long[] nanos = new long[p.steps().size()];
-      long start = System.nanoTime();
-      for (int run = 0; run < runs; run++) {
-        for (int i = 0; i < nanos.length; i++) {
-          long s = System.nanoTime();
-          d.call(i, b, 0, p.steps().get(i).tasksPerImage());
-          nanos[i] += System.nanoTime() - s;
-        }
-      }
-      double secs = (System.nanoTime() - start) / 1e9 / runs;
-      System.out.printf("resnet50 jit, batch 1, 1 thread: %.2f ms per image, %.1f GFLOP/s%n", secs * 1e3, p.flopsPerImage() / secs / 1e9);
-      double two = time(() -> d.forward(b, 2), 10);
-      System.out.printf("resnet50 jit, batch 1, 2 threads: %.2f ms per image, %.1f GFLOP/s%n", two * 1e3, p.flopsPerImage() / two / 1e9);
-      LlvmDriver.Buffers b8 = d.buffers(8);
-      double eight = time(() -> d.forward(b8, 1), 3) / 8;
-      System.out.printf("resnet50 jit, batch 8, 1 thread: %.2f ms per image, %.1f GFLOP/s%n", eight * 1e3, p.flopsPerImage() / eight / 1e9);
-      double eight2 = time(() -> d.forward(b8, 2), 3) / 8;
-      System.out.printf("resnet50 jit, batch 8, 2 threads: %.2f ms per image, %.1f GFLOP/s%n", eight2 * 1e3, p.flopsPerImage() / eight2 / 1e9);
-      if (Boolean.getBoolean("resnetc.layers")) {
-        for (int i = 0; i < nanos.length; i++) {
-          NativeProgram.Step s = p.steps().get(i);
-          double ms = nanos[i] / 1e6 / runs;
-          long w0 = System.nanoTime();
-          for (int k = 0; k < 5; k++) d.call(i, b, 0, s.tasksPerImage());
-          double warm = (System.nanoTime() - w0) / 1e6 / 5;
-          System.out.printf("  %-40s %4d tasks %8.3f ms %6.1f GFLOP/s (warm %6.1f)%n", s.symbol(), s.tasksPerImage(), ms,
-              s.flopsPerImage() / ms / 1e6, s.flopsPerImage() / warm / 1e6);
-        }
-      }
-    }
+    CpuModel cpu = new LlvmTarget().cpu(CodegenOptions.defaults().withTarget("native"));
+    assertEquals("x86-64-v3", cpu.name());
+    assertEquals("", cpu.features());
+    assertEquals(8, cpu.lanes());
   }
 }

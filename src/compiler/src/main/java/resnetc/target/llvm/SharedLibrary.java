@@ -14,35 +14,32 @@ import java.util.stream.Stream;
 import org.bytedeco.llvm.LLVM.LLVMContextRef;
 import org.bytedeco.llvm.LLVM.LLVMModuleRef;
 import org.bytedeco.llvm.LLVM.LLVMTargetMachineRef;
-import resnetc.ir.Graph;
+import resnetc.schedule.Schedule;
 
 /**
- * Ahead-of-time native code: the program's LLVM module, optimized with {@code default<O3>} for the CPU, emitted as
+ * Ahead-of-time native code: the schedule's LLVM module, optimized with {@code default<O3>} for the CPU, emitted as
  * an object file and linked into a shared library by the lld bundled with LLVM. The library exports one function
  * per step and imports nothing ({@code --no-undefined} proves it: the kernels are {@code no-builtins}, so no loop
  * becomes a memset or memcpy call).
  */
-public final class NativeCompiler {
-  private NativeCompiler() {}
+final class SharedLibrary {
+  private SharedLibrary() {}
 
-  /** A compiled model: its program and the bytes of its ELF shared library. */
-  public record Library(NativeProgram program, byte[] so) {}
-
-  public static Library sharedLibrary(Graph optimized, String cpu) {
-    NativeCodegen.Plan plan = NativeCodegen.plan(optimized, cpu);
-    return new Library(plan.program(), link(object(plan)));
+  /** The schedule's steps, step i as function {@code symbols.get(i)}, in an ELF shared library for the schedule's CPU. */
+  static byte[] build(Schedule schedule, List<String> symbols) {
+    return link(object(schedule, symbols));
   }
 
-  /** The optimized module of a plan as an object file. */
-  static byte[] object(NativeCodegen.Plan plan) {
-    LlvmTarget.init();
+  /** The optimized module as an object file. */
+  static byte[] object(Schedule schedule, List<String> symbols) {
+    LlvmMachine.init();
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMTargetMachineRef tm = LlvmTarget.machine(plan.cpu());
+    LLVMTargetMachineRef tm = LlvmMachine.machine(schedule.cpu());
     LLVMModuleRef m = null;
     try {
-      m = module(ctx, plan);
-      LlvmTarget.optimize(m, tm);
-      return LlvmTarget.object(m, tm);
+      m = module(ctx, schedule, symbols);
+      LlvmMachine.optimize(m, tm);
+      return LlvmMachine.object(m, tm);
     } finally {
       if (m != null) LLVMDisposeModule(m);
       LLVMDisposeTargetMachine(tm);
@@ -50,16 +47,16 @@ public final class NativeCompiler {
     }
   }
 
-  /** The module of a plan as LLVM assembly, optimized or as generated (for debugging and tests). */
-  static String text(NativeCodegen.Plan plan, boolean optimized) {
-    LlvmTarget.init();
+  /** The module as LLVM assembly, optimized or as generated (for debugging and tests). */
+  static String text(Schedule schedule, List<String> symbols, boolean optimized) {
+    LlvmMachine.init();
     LLVMContextRef ctx = LLVMContextCreate();
-    LLVMTargetMachineRef tm = LlvmTarget.machine(plan.cpu());
+    LLVMTargetMachineRef tm = LlvmMachine.machine(schedule.cpu());
     LLVMModuleRef m = null;
     try {
-      m = module(ctx, plan);
-      if (optimized) LlvmTarget.optimize(m, tm);
-      return LlvmTarget.text(m);
+      m = module(ctx, schedule, symbols);
+      if (optimized) LlvmMachine.optimize(m, tm);
+      return LlvmMachine.text(m);
     } finally {
       if (m != null) LLVMDisposeModule(m);
       LLVMDisposeTargetMachine(tm);
@@ -67,17 +64,17 @@ public final class NativeCompiler {
     }
   }
 
-  /** The plan's kernels as an (unoptimized) module in ctx. */
-  static LLVMModuleRef module(LLVMContextRef ctx, NativeCodegen.Plan plan) {
-    try (LlvmIr ir = new LlvmIr(ctx, plan.program().model())) {
-      LlvmKernels.emit(ir, plan);
+  /** The steps as an (unoptimized) module in ctx. */
+  static LLVMModuleRef module(LLVMContextRef ctx, Schedule schedule, List<String> symbols) {
+    try (LlvmIr ir = new LlvmIr(ctx, schedule.model())) {
+      LlvmKernels.emit(ir, schedule, symbols);
       return ir.module;
     }
   }
 
   /** {@code lld -flavor gnu -shared --no-undefined} on one object, in a temporary directory. */
   static byte[] link(byte[] object) {
-    Path lld = LlvmTarget.lld();
+    Path lld = LlvmMachine.lld();
     Path dir = null;
     try {
       dir = Files.createTempDirectory("resnetc-lld");

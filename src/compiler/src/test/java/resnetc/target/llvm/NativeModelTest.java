@@ -28,20 +28,24 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import resnetc.target.java.JavaBackend;
+import resnetc.TestPaths;
+import resnetc.packaging.ModelJar;
+import resnetc.target.Artifact;
+import resnetc.target.InMemoryJavac;
 import resnetc.runtime.CompiledModel;
 import resnetc.runtime.F32;
 import resnetc.runtime.NativeLibrary;
 
 /**
- * The wrapper around a hand-written native program (gcc, not the LLVM backend): a toy model on 1x4x4 inputs,
- * {@code y = dense(relu(2x + b))} with 3 classes, in three steps that follow the native ABI.
+ * The runtime's {@code NativeModel} and the model jar around a hand-written native program (gcc, not the LLVM
+ * target): a toy model on 1x4x4 inputs, {@code y = dense(relu(2x + b))} with 3 classes, in three steps that follow
+ * the native ABI, and a model class written the way the native target writes one.
  */
-class NativeWrapperTest {
+class NativeModelTest {
   @TempDir static Path tmp;
   static byte[] so;
   static SymbolLookup lib;
-  static NativeTarget.Compiled compiled;
+  static Map<String, byte[]> classes;
 
   /** a: [input 16n][doubled 16n][output 3n]; s: [relu 16n]; w: [bias][dense 3x16][dense bias 3]. */
   static final String TOY_C = """
@@ -77,16 +81,46 @@ class NativeWrapperTest {
     for (int i = 0; i < WEIGHTS.length; i++) WEIGHTS[i] = (float) r.nextGaussian();
   }
 
-  static NativeProgram program() {
-    return new NativeProgram("toy", List.of(
-        new NativeProgram.Step("toy_double", "conv1", 4, 32, "conv 1x1", "1x4x4"),
-        new NativeProgram.Step("toy_relu", "conv1", 1, 16),
-        new NativeProgram.Step("toy_dense", "fc", 3, 96, "fc", "3")),
-        WEIGHTS, 35, 16, 0, 32, 16, 3, "x86-64", "+sse2");
-  }
+  /** The model class: its descriptor and program, as {@code NativeClassEmitter} writes them. */
+  static final String TOY_JAVA = """
+      package com.example.toy;
 
-  static JavaBackend.ModelInfo info() {
-    return new JavaBackend.ModelInfo("toy", "toy.resnet", null, 1f, new float[] {0}, new float[] {1}, 0, 0, List.of("a", "b", "c"));
+      import java.lang.foreign.SymbolLookup;
+      import resnetc.runtime.ModelDescriptor;
+      import resnetc.runtime.NativeModel;
+
+      public final class Toy extends NativeModel {
+        private static final ModelDescriptor MODEL = ModelDescriptor.builder("toy")
+            .input(1, 4, 4).classes(3).memory(35, 64, 16).offsets(0, 32).maxBatch(1000000)
+            .labels("a", "b", "c")
+            .layer("conv1", "conv 1x1", "1x4x4", 48L)
+            .layer("fc", "fc", "3", 96L)
+            .build();
+        private static final Program PROGRAM = Program.builder()
+            .step("toy_double", 0, 4, 1)
+            .step("toy_relu", 0, 1, 1)
+            .step("toy_dense", 1, 3, 1)
+            .build();
+        private static final Code CODE = new Code(Toy.class, "toy", "Toy.weights", 52L);
+
+        public Toy() {
+          this(Runtime.getRuntime().availableProcessors());
+        }
+
+        public Toy(int threads) {
+          super(MODEL, PROGRAM, CODE, threads);
+        }
+
+        public Toy(int threads, SymbolLookup symbols) {
+          super(MODEL, PROGRAM, CODE, symbols, threads);
+        }
+      }
+      """;
+
+  static Map<String, byte[]> resources(Map<String, byte[]> libraries) {
+    Map<String, byte[]> r = LlvmTarget.nativeResources("toy", libraries);
+    r.put("com/example/toy/Toy.weights", Artifact.blobBytes(WEIGHTS));
+    return r;
   }
 
   @BeforeAll
@@ -104,11 +138,17 @@ class NativeWrapperTest {
     assertEquals(0, gcc.waitFor(), log);
     so = Files.readAllBytes(out);
     lib = SymbolLookup.libraryLookup(out, Arena.global());
-    compiled = NativeTarget.compileWrapper(program(), info(), new JavaBackend.Options("com.example.toy", "Toy"), "toy");
+    classes = InMemoryJavac.compile("com.example.toy.Toy", TOY_JAVA);
   }
 
+  /** The toy over the library loaded here. */
   static CompiledModel jit(int threads) {
-    return NativeTarget.instantiate(compiled, threads, name -> lib.find(name).orElse(null));
+    var loader = new InMemoryJavac.Loader(classes, resources(Map.of()), NativeModelTest.class.getClassLoader());
+    try {
+      return (CompiledModel) loader.loadClass("com.example.toy.Toy").getConstructor(int.class, SymbolLookup.class).newInstance(threads, lib);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   static long calls() {
@@ -175,18 +215,13 @@ class NativeWrapperTest {
       m.predict(input(1, 1), 1);
       assertArrayEquals(new long[2], m.layerNanos(), "no timing without -Dresnetc.profile=true");
     }
-    assertTrue(compiled.source().contains("// conv1: toy_double, 4 tasks per image"), compiled.source());
-    assertTrue(compiled.source().contains("Linker.Option.critical(true)"));
   }
 
   @Test
   void profilingCountsTimePerLayer() {
-    System.setProperty("resnetc.profile", "true");
-    try (CompiledModel m = jit(2)) { // a new class loader, so the flag is read again
+    try (CompiledModel m = TestPaths.withProperty("resnetc.profile", "true", () -> jit(2))) {
       m.predict(input(4, 2), 4);
       for (long t : m.layerNanos()) assertTrue(t > 0, java.util.Arrays.toString(m.layerNanos()));
-    } finally {
-      System.clearProperty("resnetc.profile");
     }
   }
 
@@ -201,7 +236,7 @@ class NativeWrapperTest {
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[16], -1));
       assertThrows(IllegalArgumentException.class, () -> m.predict(arena.allocate(4 * 16), arena.allocate(4 * 2), 1));
       assertThrows(IllegalArgumentException.class, () -> m.predict(arena.allocate(4 * 17), arena.allocate(4 * 3), 1));
-      int huge = Integer.MAX_VALUE / 16; // right sizes, but the arena would not fit a Java array (never read: NULL)
+      int huge = 2_000_000; // right sizes, but more than the class's largest batch (never read: NULL)
       var big = assertThrows(IllegalArgumentException.class,
           () -> m.predict(MemorySegment.NULL.reinterpret(4L * huge * 16), MemorySegment.NULL.reinterpret(4L * huge * 3), huge));
       assertTrue(big.getMessage().contains("images per call"), big.getMessage());
@@ -225,24 +260,6 @@ class NativeWrapperTest {
     }
   }
 
-  @Test
-  void nonSquareInputsNeedAnExplicitShape() {
-    NativeProgram p = program();
-    var info = new JavaBackend.ModelInfo("toy", "toy.resnet", null, 1f, new float[] {0, 0}, new float[] {1, 1}, 0, 0, List.of());
-    assertThrows(IllegalArgumentException.class, () -> NativeWrapper.generate(p, info, new JavaBackend.Options("p", "T"), "toy"));
-    assertTrue(NativeWrapper.generate(p, info, new JavaBackend.Options("p", "T"), "toy", 2, 2, 4).contains("private static final int W = 4;"));
-  }
-
-  @Test
-  void aProgramWithoutWeightsCompilesButDoesNotRun() {
-    NativeProgram p = program();
-    NativeProgram none = new NativeProgram(p.model(), p.steps(), null, 35, 16, 0, 32, 16, 3, "x86-64", "");
-    NativeTarget.Compiled c = NativeTarget.compileWrapper(none, info(), new JavaBackend.Options("com.example.toy", "Bare"), "toy");
-    assertEquals(null, c.blob());
-    var e = assertThrows(IllegalArgumentException.class, () -> NativeTarget.instantiate(c, 1, name -> lib.find(name).orElse(null)));
-    assertTrue(e.getMessage().contains("no weights"), e.getMessage());
-  }
-
   record Result(int code, String out, String err) {}
 
   static Result java(Path jar, Path cache, String... args) throws Exception {
@@ -261,7 +278,7 @@ class NativeWrapperTest {
   @Test
   void jarRunsWithPlainJavaDashJar() throws Exception {
     Path jar = tmp.resolve("toy.jar"), cache = tmp.resolve("cache");
-    NativeTarget.writeJar(jar, compiled, so);
+    ModelJar.write(jar, "com.example.toy.Toy", classes, resources(Map.of(NativeLibrary.platform(), so)));
     String platform = NativeLibrary.platform();
     try (JarFile j = new JarFile(jar.toFile())) {
       assertEquals("com.example.toy.Toy", j.getManifest().getMainAttributes().getValue("Resnetc-Model"));
@@ -288,7 +305,7 @@ class NativeWrapperTest {
   @Test
   void jarWithoutThisPlatformSaysWhichItHas() throws Exception {
     Path jar = tmp.resolve("elsewhere.jar");
-    NativeTarget.writeJar(jar, compiled, Map.of("plan9-mips", so));
+    ModelJar.write(jar, "com.example.toy.Toy", classes, resources(Map.of("plan9-mips", so)));
     Path in = tmp.resolve("one.f32");
     F32.write(in, input(1, 1));
     Result r = java(jar, tmp.resolve("cache2"), "--input-f32", in.toString());

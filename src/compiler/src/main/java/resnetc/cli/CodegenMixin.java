@@ -1,0 +1,26 @@
+package resnetc.cli;
+
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Option;
+import resnetc.schedule.Winograd;
+import resnetc.target.CodegenOptions;
+
+/** The code generation options of the commands that compile: they all end up in one {@link CodegenOptions}. */
+final class CodegenMixin {
+  @Option(names = "--cpu", paramLabel = "CPU", split = ",",
+      description = "native backend: the CPU to compile for, as LLVM names it (x86-64-v3, x86-64-v4, znver4, ...; native = this machine)")
+  List<String> cpus = new ArrayList<>();
+
+  @Option(names = "--winograd", paramLabel = "MODE", defaultValue = "auto",
+      description = "Winograd F(2x2, 3x3) for 3x3 stride-1 convs: auto (where it pays on the backend), off, always (default ${DEFAULT-VALUE})")
+  String winograd;
+
+  CodegenOptions options(String target, String packageName, String className) {
+    try {
+      return new CodegenOptions(target, cpus, packageName, className, Winograd.Mode.parse(winograd));
+    } catch (IllegalArgumentException e) {
+      throw new Main.UserError(e.getMessage());
+    }
+  }
+}

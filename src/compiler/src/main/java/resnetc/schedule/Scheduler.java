@@ -1,0 +1,274 @@
+package resnetc.schedule;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import resnetc.analysis.ArenaPlanner;
+import resnetc.analysis.MemoryPlan;
+import resnetc.ir.Graph;
+import resnetc.ir.Node;
+import resnetc.ir.Op;
+import resnetc.ir.Printer;
+import resnetc.ir.Summary;
+import resnetc.ir.Tensor;
+import resnetc.ir.TensorType;
+
+/**
+ * Plans an optimized graph (every conv fused, see {@code fuse-conv}) for a CPU: the steps of each layer with their
+ * staging geometry, register tiles, task splits, Winograd layouts and the packed weights. The one planner of both
+ * targets: they only emit what it decided.
+ */
+public final class Scheduler {
+  /** Tasks per image a conv should offer at least, so two or more threads share even batch-1 layers. */
+  static final int MIN_TASKS = 32;
+  /** Floats a team job of a memory-bound step should touch at least (see {@link Step#grain}). */
+  static final int JOB_FLOATS = 16384;
+  /** Floats per element-wise task. */
+  public static final int CHUNK = 8192;
+  /** Outputs per group of packed dense weights: one 16-float vector. */
+  public static final int DENSE_GROUP = 16;
+  /** Outputs per dense task. */
+  public static final int DENSE_TASK = 64;
+
+  private final Graph g;
+  private final CpuModel cpu;
+  private final Winograd.Mode winograd;
+  private final MemoryPlan mem;
+  private final WeightsBlob blob;
+  private final List<Step> steps = new ArrayList<>();
+  private long scratch;
+
+  private Scheduler(Graph g, CpuModel cpu, Winograd.Mode winograd) {
+    this.g = g;
+    this.cpu = cpu;
+    this.winograd = winograd;
+    this.mem = ArenaPlanner.plan(g, 1);
+    this.blob = new WeightsBlob(g.hasWeights());
+  }
+
+  /** The schedule of {@code optimized} for {@code cpu}; {@code winograd} says which 3x3 convs take Winograd. */
+  public static Schedule plan(Graph optimized, CpuModel cpu, Winograd.Mode winograd) {
+    return new Scheduler(optimized, cpu, winograd).run();
+  }
+
+  private Schedule run() {
+    List<Schedule.Layer> layers = new ArrayList<>();
+    for (Node n : g.nodes()) {
+      switch (n.op()) {
+        case Op.Input i -> { continue; }
+        case Op.Const c -> { continue; }
+        case Op.FusedConv f -> conv(n, f);
+        case Op.Dense d -> dense(n);
+        case Op.MaxPool p -> pool(n, true, p.kernel(), p.stride(), p.pad(), false);
+        case Op.AvgPool p -> pool(n, false, p.kernel(), p.stride(), p.pad(), p.countPad());
+        case Op.GlobalAvgPool p -> {
+          TensorType x = type(n.input(0));
+          int plane = x.dim(2) * x.dim(3);
+          steps.add(new Step.GlobalAvgPool(n.name(), off(n.input(0)), off(n.name()), x.dim(1), plane, grain(plane)));
+        }
+        case Op.BatchNorm bn -> batchNorm(n, bn);
+        case Op.Relu r -> steps.add(new Step.Elementwise(n.name(), false, off(n.input(0)), -1, off(n.name()), n.type().elementsPerItem()));
+        case Op.Add a -> steps.add(new Step.Elementwise(n.name(), true, off(n.input(0)), off(n.input(1)), off(n.name()), n.type().elementsPerItem()));
+        case Op.Softmax s -> steps.add(new Step.Softmax(n.name(), off(n.input(0)), off(n.name()), n.type().dim(1)));
+        case Op.SubsamplePad p -> {
+          TensorType x = type(n.input(0)), y = n.type();
+          steps.add(new Step.SubsamplePad(n.name(), off(n.input(0)), off(n.name()), x.dim(1), x.dim(2), x.dim(3), y.dim(1), y.dim(2),
+              y.dim(3), p.stride(), p.before(), grain((long) y.dim(2) * y.dim(3))));
+        }
+        case Op.Normalize z -> {
+          TensorType x = n.type();
+          int plane = x.dim(2) * x.dim(3);
+          steps.add(new Step.Normalize(n.name(), off(n.input(0)), off(n.name()), x.dim(1), plane, z.div(), z.mean(), z.std(), grain(plane)));
+        }
+        case Op.Conv2d c -> throw new IllegalArgumentException("%" + n.name() + ": convs must be fused before scheduling (run fuse-conv)");
+        default -> throw new IllegalArgumentException("no schedule for " + n.op().mnemonic() + " (%" + n.name() + ")");
+      }
+      layers.add(new Schedule.Layer(n.name(), Summary.kind(n), n.type().itemShape(), 2 * Summary.macs(g, n), Printer.line(n),
+          n.origin() == null ? "" : n.origin()));
+    }
+    TensorType in = g.input().type();
+    return new Schedule(g.name(), cpu, winograd, layers, steps, blob.toArray(), blob.size(), mem.arenaBytes() / 4, scratch,
+        off(g.input().name()), off(g.output()), new int[] {in.dim(1), in.dim(2), in.dim(3)},
+        Math.toIntExact(g.outputType().elementsPerItem()));
+  }
+
+  /** Consecutive tasks per team job so that a job touches at least {@link #JOB_FLOATS} floats. */
+  static int grain(long floatsPerTask) {
+    return (int) Math.max(1, JOB_FLOATS / Math.max(1, floatsPerTask));
+  }
+
+  // ---- convolution ----
+
+  /**
+   * The register tile of a conv: R x V accumulators, V input vectors and a broadcast weight fill the vector
+   * registers (4 x 3 of 8 floats with 16 registers, 8 x 3 of 16 floats with 32); R is the largest that divides
+   * the channels per group. Then V is lowered as far as the number of tiles allows, so 4 vectors are 2 + 2 rather
+   * than 3 + 1. (Measured on Zen 5: narrower tiles with more channels, or fewer channels with more vectors, are
+   * slower even where they would waste fewer lanes: each tap's loads and the FMA latency of few accumulators cost
+   * more.)
+   */
+  static Step.Tile tile(int og, int positions, CpuModel cpu) {
+    int r = 1;
+    for (int cand = cpu.maxTileChannels(); cand > 1; cand /= 2) {
+      if (og % cand == 0) {
+        r = cand;
+        break;
+      }
+    }
+    int v = Math.max(1, (cpu.registers() - 1) / (r + 1));
+    int vectors = Math.ceilDiv(positions, cpu.lanes());
+    v = Math.ceilDiv(vectors, Math.ceilDiv(vectors, v));
+    return new Step.Tile(r, v, cpu.lanes());
+  }
+
+  /** Position bands per channel tile: enough tasks per image for every thread, no more than there are tiles. */
+  private static int bands(int positionTiles, int channelTiles) {
+    return Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, channelTiles));
+  }
+
+  private void conv(Node n, Op.FusedConv f) {
+    TensorType x = type(n.input(0)), y = n.type();
+    TensorType res = n.inputs().size() > 3 ? type(n.input(3)) : null;
+    int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
+    if (Winograd.eligible(f, c, oh, ow, winograd)) {
+      winograd(n, f);
+      return;
+    }
+    int k = f.kernel(), s = f.stride(), p = f.pad(), groups = f.groups();
+    boolean staged = !(k == 1 && s == 1 && p == 0);
+    int wq, icStride;
+    int[] taps = new int[k * k];
+    long src, srcPerImage;
+    Step.Tile t;
+    if (staged) {
+      int phases = Math.min(k, s), hq = Math.ceilDiv(h + 2 * p, s);
+      wq = Math.ceilDiv(w + 2 * p, s);
+      int plane = hq * wq;
+      icStride = phases * phases * plane;
+      for (int ky = 0; ky < k; ky++) {
+        for (int kx = 0; kx < k; kx++) taps[ky * k + kx] = ((ky % s) * phases + kx % s) * plane + (ky / s) * wq + kx / s;
+      }
+      t = tile(o / groups, oh * wq, cpu);
+      // The last vector of the last channel may read up to a tile row past the planes: keep that inside scratch.
+      long reach = (long) (c - 1) * icStride + Arrays.stream(taps).max().orElse(0) + (long) Math.ceilDiv(oh * wq, t.lanes()) * t.lanes();
+      srcPerImage = Math.max((long) c * icStride, reach);
+      src = 0;
+      scratch = Math.max(scratch, srcPerImage);
+      steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, s, p, phases, hq, wq, srcPerImage, grain(icStride)));
+    } else {
+      wq = w;
+      icStride = h * w;
+      t = tile(o / groups, oh * ow, cpu);
+      src = off(n.input(0));
+      srcPerImage = (long) c * h * w;
+    }
+    int cg = c / groups, r = t.r();
+    long wOff = blob.add(n.input(1) + "#r" + r, (long) o * cg * k * k, () -> pack(data(n.input(1)), o, cg * k * k, r));
+    long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
+    int positionTiles = Math.ceilDiv(oh * wq, t.width());
+    steps.add(new Step.Conv(n.name(), 2 * Summary.macs(g, n), c, h, w, o, oh, ow, k, s, groups, f.relu(), f.residual(),
+        res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
+        res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, bOff,
+        t, bands(positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1));
+  }
+
+  /**
+   * A 3x3 stride-1 conv by Winograd's F(2x2, 3x3): 16 multiplications per 2x2 outputs and input channel instead
+   * of 36. Four steps: the input staged zero padded (as for a direct conv); the input transform V = B^T d B of
+   * every 4x4 tile (at stride 2) into scratch as 16 planes [16][C][tp]; the 16 independent products
+   * M[xi] = U[xi] V[xi], which are exactly a 1x1 conv with 16 groups from 16C to 16O channels over tp positions, so
+   * they run on the conv micro-kernel; and the output transform Y = A^T M A with the bias, the residual and ReLU.
+   * U = G g G^T is computed in double. The summation order differs from the direct conv's, so results differ in
+   * the last bits (measured against the interpreter by both targets' tests).
+   */
+  private void winograd(Node n, Op.FusedConv f) {
+    TensorType x = type(n.input(0)), y = n.type();
+    int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
+    int lanes = cpu.lanes();
+    int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, lanes) * lanes;
+    // Staged zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2 floats
+    // past a row, so the last plane is followed by slack (then V, which it may read and drop).
+    int hq = Math.max(h + 2, 2 * th + 2), wq = w + 2;
+    long staged = (long) c * hq * wq + 2L * lanes + 4, vSize = 16L * c * tp, mSize = 16L * o * tp;
+    long perImage = staged + vSize + mSize + 2L * lanes;
+    scratch = Math.max(scratch, perImage);
+    steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, perImage, grain((long) hq * wq)));
+    steps.add(new Step.WinogradInput(n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
+    Step.Tile t = tile(o, tp, cpu);
+    long wOff = blob.add(n.input(1) + "#winograd#r" + t.r(), 16L * o * c, () -> pack(Winograd.weights(data(n.input(1)), o, c), 16 * o, c, t.r()));
+    long zero = blob.add("#zeros" + 16 * o, 16L * o, () -> new float[16 * o]);
+    int channelTiles = 16 * o / t.r();
+    steps.add(new Step.Conv(n.name(), 0, 16 * c, 1, tp, 16 * o, 1, tp, 1, 1, 16, false, Op.FusedConv.Residual.NONE,
+        -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, zero, t,
+        bands(Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize));
+    long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
+    steps.add(new Step.WinogradOutput(n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
+        bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
+  }
+
+  /** Weights [O][per] to [O/R][per][R]: the R output channels of one tap are adjacent. */
+  static float[] pack(float[] w, int o, int per, int r) {
+    float[] out = new float[w.length];
+    for (int oc = 0; oc < o; oc++) {
+      for (int j = 0; j < per; j++) out[((oc / r) * per + j) * r + oc % r] = w[oc * per + j];
+    }
+    return out;
+  }
+
+  // ---- the other layers ----
+
+  private void dense(Node n) {
+    TensorType wt = type(n.input(1));
+    int out = wt.dim(0), in = wt.dim(1), padded = Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP;
+    long wOff = blob.add(n.input(1) + "#groups", (long) padded * in, () -> packDense(data(n.input(1)), out, in));
+    String biasKey = n.inputs().size() > 2 ? n.input(2) + "#padded" : n.name() + "#zero-bias";
+    long bOff = blob.add(biasKey, padded, () -> Arrays.copyOf(n.inputs().size() > 2 ? data(n.input(2)) : new float[0], padded));
+    steps.add(new Step.Dense(n.name(), 2 * Summary.macs(g, n), off(n.input(0)), off(n.name()), in, out, wOff, bOff));
+  }
+
+  /** [out][in] to [group][in][16], zeros past out: a group's 16 outputs of one input are one vector. */
+  static float[] packDense(float[] w, int out, int in) {
+    float[] p = new float[Math.ceilDiv(out, DENSE_GROUP) * DENSE_GROUP * in];
+    for (int m = 0; m < out; m++) {
+      for (int i = 0; i < in; i++) p[((m / DENSE_GROUP) * in + i) * DENSE_GROUP + m % DENSE_GROUP] = w[m * in + i];
+    }
+    return p;
+  }
+
+  private void pool(Node n, boolean max, int k, int s, int p, boolean countPad) {
+    TensorType x = type(n.input(0)), y = n.type();
+    steps.add(new Step.Pool(n.name(), max, off(n.input(0)), off(n.name()), x.dim(1), x.dim(2), x.dim(3), y.dim(2), y.dim(3), k, s, p,
+        countPad, grain((long) x.dim(2) * x.dim(3))));
+  }
+
+  /** Mean and beta as given, the scale gamma / sqrt(var + eps) computed in double and rounded once. */
+  private void batchNorm(Node n, Op.BatchNorm bn) {
+    TensorType x = n.type();
+    int c = x.dim(1), plane = Math.toIntExact(x.elementsPerItem() / c);
+    long params = blob.add(n.name() + "#bn", 3L * c, () -> {
+      float[] gamma = data(n.input(1)), beta = data(n.input(2)), mean = data(n.input(3)), var = data(n.input(4));
+      float[] out = new float[3 * c];
+      for (int i = 0; i < c; i++) {
+        out[i] = mean[i];
+        out[c + i] = (float) (gamma[i] / Math.sqrt((double) var[i] + bn.eps()));
+        out[2 * c + i] = beta[i];
+      }
+      return out;
+    });
+    steps.add(new Step.BatchNorm(n.name(), off(n.input(0)), off(n.name()), c, plane, params, grain(plane)));
+  }
+
+  private TensorType type(String value) {
+    return g.node(value).type();
+  }
+
+  private float[] data(String constName) {
+    Tensor t = g.constants().get(constName);
+    return t.data();
+  }
+
+  /** Arena offset of a value in floats per image. */
+  private long off(String value) {
+    return mem.slot(value).offset() / 4;
+  }
+}

@@ -1,0 +1,59 @@
+package resnetc.target.llvm;
+
+import com.palantir.javapoet.ClassName;
+import com.palantir.javapoet.CodeBlock;
+import com.palantir.javapoet.FieldSpec;
+import com.palantir.javapoet.MethodSpec;
+import com.palantir.javapoet.TypeSpec;
+import java.lang.foreign.SymbolLookup;
+import java.util.List;
+import javax.lang.model.element.Modifier;
+import resnetc.schedule.Schedule;
+import resnetc.schedule.Step;
+import resnetc.target.ModelClass;
+import resnetc.target.ModelInfo;
+
+/**
+ * The Java class around a schedule compiled to native code: a {@code NativeModel} whose only contents are
+ * constants, the model's descriptor and its program (one row per step: symbol, layer, tasks), plus the
+ * constructors. The runtime's {@code NativeModel} checks sizes and runs each step over the thread team.
+ */
+final class NativeClassEmitter {
+  private static final ClassName NATIVE = ClassName.get("resnetc.runtime", "NativeModel");
+  private static final ClassName PROGRAM = NATIVE.nestedClass("Program"), CODE = NATIVE.nestedClass("Code");
+
+  private NativeClassEmitter() {}
+
+  static String source(Schedule s, ModelInfo info, List<String> symbols, String packageName, String cls, String library) {
+    String what = " to native code for " + s.cpu().name();
+    TypeSpec.Builder t = ModelClass.type(cls, NATIVE, s, info, what);
+    t.addField(ModelClass.descriptor(s, info));
+    CodeBlock.Builder program = CodeBlock.builder().add("$T.builder()\n$>$>", PROGRAM);
+    List<Schedule.Layer> layers = s.layers();
+    for (int i = 0, layer = -1; i < symbols.size(); i++) {
+      Step step = s.steps().get(i);
+      if (layer < 0 || !layers.get(layer).name().equals(step.layer())) {
+        layer++;
+        while (!layers.get(layer).name().equals(step.layer())) layer++;
+        program.add(ModelClass.layerComment(layers.get(layer), info));
+      }
+      program.add(".step($S, $L, $L, $L)\n", symbols.get(i), layer, step.tasksPerImage(), step.grain());
+    }
+    program.add(".build()$<$<");
+    t.addField(FieldSpec.builder(PROGRAM, "PROGRAM", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+        .addJavadoc("The native steps in order: symbol, layer, tasks per image, tasks per team job at least.\n").initializer(program.build()).build());
+    ClassName self = ClassName.get(packageName, cls);
+    t.addField(FieldSpec.builder(CODE, "CODE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
+        .addJavadoc("The library in this jar and the weights, loaded by the first instance and shared by all.\n")
+        .initializer("new $T($T.class, $S, $S, $LL)", CODE, self, library, cls + ".weights", s.weightFloats()).build());
+    t.addMethod(ModelClass.allCores());
+    t.addMethod(MethodSpec.constructorBuilder().addModifiers(Modifier.PUBLIC).addParameter(int.class, "threads")
+        .addJavadoc("Splits each step over {@code threads} threads (1 = the calling thread only), with the native library from this jar.\n")
+        .addStatement("super(MODEL, PROGRAM, CODE, threads)").build());
+    t.addMethod(MethodSpec.constructorBuilder().addModifiers(Modifier.PUBLIC).addParameter(int.class, "threads")
+        .addParameter(SymbolLookup.class, "symbols")
+        .addJavadoc("Runs the native code {@code symbols} finds (compiled in this process); it must outlive this instance.\n")
+        .addStatement("super(MODEL, PROGRAM, CODE, symbols, threads)").build());
+    return ModelClass.source(packageName, t.build(), info, " (native backend)");
+  }
+}

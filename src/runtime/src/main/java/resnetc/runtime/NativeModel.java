@@ -1,0 +1,162 @@
+package resnetc.runtime;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A generated model whose layers are native functions, one per step, called through the FFM API:
+ * {@code void step(float* a, const float* w, float* s, int32 n, int32 begin, int32 end)} does tasks
+ * [begin, end) of the step's {@code n * tasksPerImage} tasks. The arena and scratch are heap arrays handed to the
+ * code without copying ({@code Linker.Option.critical(true)}: the code never calls back into Java nor keeps
+ * pointers, so pinning the arrays for the length of one call is safe); the weights live off-heap, copied once per
+ * class. A generated subclass holds only constants: its {@link Program} and its {@link Code}.
+ */
+public abstract class NativeModel extends GeneratedModel {
+  /** The signature of every step function. */
+  public static final FunctionDescriptor STEP = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+      ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
+
+  /**
+   * The steps in order: each one's exported symbol, the layer it belongs to (index into the descriptor's layers),
+   * its tasks per image, and the consecutive tasks a team job takes at least.
+   */
+  public record Program(List<String> symbols, int[] layers, int[] tasks, int[] grains) {
+    public Program {
+      symbols = List.copyOf(symbols);
+      if (layers.length != symbols.size() || tasks.length != symbols.size() || grains.length != symbols.size()) {
+        throw new IllegalArgumentException("a program needs a layer, a task count and a grain per step");
+      }
+      for (int t : tasks) if (t < 1) throw new IllegalArgumentException("a step needs at least one task per image, got " + t);
+    }
+
+    public static ProgramBuilder builder() {
+      return new ProgramBuilder();
+    }
+  }
+
+  /** A program one step per line, as a generated class's static initializer reads best. */
+  public static final class ProgramBuilder {
+    private final List<String> symbols = new ArrayList<>();
+    private final List<int[]> rows = new ArrayList<>();
+
+    private ProgramBuilder() {}
+
+    public ProgramBuilder step(String symbol, int layer, int tasksPerImage, int grain) {
+      symbols.add(symbol);
+      rows.add(new int[] {layer, tasksPerImage, grain});
+      return this;
+    }
+
+    public Program build() {
+      return new Program(symbols, rows.stream().mapToInt(r -> r[0]).toArray(), rows.stream().mapToInt(r -> r[1]).toArray(),
+          rows.stream().mapToInt(r -> r[2]).toArray());
+    }
+  }
+
+  /**
+   * What a generated class loads once and shares between its instances: its library (from the jar, see
+   * {@link NativeLibrary}) with a downcall handle per step, and its weights off-heap. Loaded on first use, so a
+   * missing library is a clear error at construction, not an ExceptionInInitializerError.
+   */
+  public static final class Code {
+    private final Class<?> owner;
+    private final String library, weightsResource;
+    private final long weightFloats;
+    private MemorySegment weights; // guarded by this
+    private MethodHandle[] steps; // guarded by this
+
+    public Code(Class<?> owner, String library, String weightsResource, long weightFloats) {
+      this.owner = owner;
+      this.library = library;
+      this.weightsResource = weightsResource;
+      this.weightFloats = weightFloats;
+    }
+
+    synchronized MemorySegment weights() {
+      if (weights == null) {
+        float[] f = Weights.load(owner, weightsResource, weightFloats);
+        MemorySegment w = Arena.global().allocate(Math.max(4 * weightFloats, 4), 64);
+        MemorySegment.copy(f, 0, w, ValueLayout.JAVA_FLOAT, 0, f.length);
+        weights = w;
+      }
+      return weights;
+    }
+
+    synchronized MethodHandle[] library(Program p) {
+      if (steps == null) steps = bind(owner.getSimpleName(), NativeLibrary.load(owner, library), p);
+      return steps;
+    }
+  }
+
+  private final Program program;
+  private final MethodHandle[] steps;
+  private final MemorySegment weights;
+  /** Task ranges per step: a few per thread, so uneven ones even out. */
+  private final int chunks;
+  /** Per-layer timing, {@code -Dresnetc.profile=true} when the instance was made (a branch per step when off). */
+  private final boolean profile = Boolean.getBoolean(PROFILE_PROPERTY);
+
+  /** Runs the code of {@code code}'s library, loading it on first use. */
+  protected NativeModel(ModelDescriptor model, Program program, Code code, int threads) {
+    this(model, program, code, code.library(program), threads);
+  }
+
+  /** Runs the native code {@code symbols} finds (compiled in this process); it must outlive this instance. */
+  protected NativeModel(ModelDescriptor model, Program program, Code code, SymbolLookup symbols, int threads) {
+    this(model, program, code, bind(model.name(), symbols, program), threads);
+  }
+
+  private NativeModel(ModelDescriptor model, Program program, Code code, MethodHandle[] steps, int threads) {
+    super(model, threads);
+    this.program = program;
+    this.steps = steps;
+    this.weights = code.weights();
+    this.chunks = threads == 1 ? 1 : 4 * threads;
+  }
+
+  private static MethodHandle[] bind(String model, SymbolLookup symbols, Program p) {
+    Linker linker = Linker.nativeLinker();
+    MethodHandle[] k = new MethodHandle[p.symbols().size()];
+    for (int i = 0; i < k.length; i++) {
+      String symbol = p.symbols().get(i);
+      MemorySegment f = symbols.find(symbol).orElseThrow(() -> new IllegalStateException(model + ": the native code has no function " + symbol));
+      // critical: heap arrays go in without copying; the code never calls back into Java
+      k[i] = linker.downcallHandle(f, STEP, Linker.Option.critical(true));
+    }
+    return k;
+  }
+
+  @Override
+  protected final void forward(float[] arena, float[] scratch, int n) {
+    MemorySegment a = MemorySegment.ofArray(arena), s = MemorySegment.ofArray(scratch);
+    long t0 = profile ? System.nanoTime() : 0;
+    for (int i = 0; i < steps.length; i++) {
+      step(steps[i], a, s, n, program.tasks()[i], program.grains()[i]);
+      if (profile) t0 = lap(program.layers()[i], t0);
+    }
+  }
+
+  /** Splits a step's {@code n * tasksPerImage} tasks into contiguous ranges over the team, at least {@code grain} per range. */
+  private void step(MethodHandle k, MemorySegment a, MemorySegment s, int n, int tasksPerImage, int grain) {
+    int tasks = n * tasksPerImage, parts = Math.min(Math.ceilDiv(tasks, grain), chunks);
+    MemorySegment w = weights;
+    team.run(parts, c -> call(k, a, w, s, n, (int) ((long) tasks * c / parts), (int) ((long) tasks * (c + 1) / parts)));
+  }
+
+  private static void call(MethodHandle k, MemorySegment a, MemorySegment w, MemorySegment s, int n, int begin, int end) {
+    try {
+      k.invokeExact(a, w, s, n, begin, end);
+    } catch (RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
