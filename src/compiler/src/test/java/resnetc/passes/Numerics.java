@@ -43,6 +43,11 @@ public final class Numerics {
     return m;
   }
 
+  /** max |actual - reference| / max |reference|: a backend's error relative to the largest output. */
+  public static double relError(float[] actual, float[] reference) {
+    return maxAbsDiff(actual, reference) / maxAbs(reference);
+  }
+
   /** The outputs of both graphs on one seeded random input, as {@code {before, after}}. */
   public static float[][] outputs(Graph before, Graph after, int batch, long seed) {
     float[] x = randomInput(before, batch, seed);

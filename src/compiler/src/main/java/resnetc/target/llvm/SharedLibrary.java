@@ -32,31 +32,29 @@ final class SharedLibrary {
 
   /** The optimized module as an object file. */
   static byte[] object(Schedule schedule, List<String> symbols) {
-    LlvmMachine.init();
-    LLVMContextRef ctx = LLVMContextCreate();
-    LLVMTargetMachineRef tm = LlvmMachine.machine(schedule.cpu());
-    LLVMModuleRef m = null;
-    try {
-      m = module(ctx, schedule, symbols);
+    return withModule(schedule, symbols, (m, tm) -> {
       LlvmMachine.optimize(m, tm);
       return LlvmMachine.object(m, tm);
-    } finally {
-      if (m != null) LLVMDisposeModule(m);
-      LLVMDisposeTargetMachine(tm);
-      LLVMContextDispose(ctx);
-    }
+    });
   }
 
   /** The module as LLVM assembly, optimized or as generated (for debugging and tests). */
   static String text(Schedule schedule, List<String> symbols, boolean optimized) {
+    return withModule(schedule, symbols, (m, tm) -> {
+      if (optimized) LlvmMachine.optimize(m, tm);
+      return LlvmMachine.text(m);
+    });
+  }
+
+  /** {@code use} of the schedule's module and a target machine for its CPU, both disposed after. */
+  private static <T> T withModule(Schedule schedule, List<String> symbols, java.util.function.BiFunction<LLVMModuleRef, LLVMTargetMachineRef, T> use) {
     LlvmMachine.init();
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMTargetMachineRef tm = LlvmMachine.machine(schedule.cpu());
     LLVMModuleRef m = null;
     try {
       m = module(ctx, schedule, symbols);
-      if (optimized) LlvmMachine.optimize(m, tm);
-      return LlvmMachine.text(m);
+      return use.apply(m, tm);
     } finally {
       if (m != null) LLVMDisposeModule(m);
       LLVMDisposeTargetMachine(tm);

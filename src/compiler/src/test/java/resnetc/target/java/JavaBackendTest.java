@@ -17,6 +17,7 @@ import resnetc.TestPaths;
 import resnetc.interp.Interpreter;
 import java.util.List;
 import resnetc.ir.Graph;
+import resnetc.passes.Numerics;
 import resnetc.ir.Op;
 import resnetc.ir.SampleGraphs;
 import resnetc.ir.TensorType;
@@ -39,16 +40,6 @@ class JavaBackendTest {
     return TestTargets.spec(l, weighted, "java").load(threads);
   }
 
-  /** max |a - b| / max |b|. */
-  static double relError(float[] a, float[] b) {
-    double num = 0, den = 0;
-    for (int i = 0; i < b.length; i++) {
-      num = Math.max(num, Math.abs(a[i] - b[i]));
-      den = Math.max(den, Math.abs(b[i]));
-    }
-    return num / den;
-  }
-
   /**
    * The backend against the interpreter on the very graph it compiled (the pipeline's own error is
    * PipelineEquivalenceTest's business), vector path on every example, scalar path on the CIFAR ones.
@@ -65,7 +56,7 @@ class JavaBackendTest {
     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
     float[] ref = new Interpreter(g).run(x, batch);
     try (CompiledModel m = c.load(2)) {
-      double err = relError(m.predict(x, batch), ref);
+      double err = Numerics.relError(m.predict(x, batch), ref);
       double allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
       System.out.printf("java backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
       assertTrue(err < allowed, "relative error " + err);
@@ -127,7 +118,7 @@ class JavaBackendTest {
         for (String flag : new String[] {null, "resnetc.narrow", "resnetc.scalar"}) {
           double err = TestPaths.withProperty(flag == null ? "resnetc.unused" : flag, flag == null ? null : "true", () -> {
             try (CompiledModel m = TestTargets.raw(g, "java", winograd, 2)) {
-              return relError(m.predict(x, 3), ref);
+              return Numerics.relError(m.predict(x, 3), ref);
             }
           });
           System.out.printf("java backend %s (%s, winograd %s): max rel error %.2e%n", g.name(), flag == null ? "vector" : flag, winograd, err);

@@ -23,6 +23,7 @@ import resnetc.Frontend;
 import resnetc.TestPaths;
 import resnetc.interp.Interpreter;
 import resnetc.ir.Graph;
+import resnetc.passes.Numerics;
 import resnetc.ir.Op;
 import resnetc.ir.SampleGraphs;
 import resnetc.ir.TensorType;
@@ -73,16 +74,6 @@ class LlvmTargetTest {
     return x;
   }
 
-  /** max |a - b| / max |b|. */
-  static double relError(float[] a, float[] b) {
-    double num = 0, den = 0;
-    for (int i = 0; i < b.length; i++) {
-      num = Math.max(num, Math.abs(a[i] - b[i]));
-      den = Math.max(den, Math.abs(b[i]));
-    }
-    return num / den;
-  }
-
   @ParameterizedTest
   @ValueSource(strings = {"cifar/resnet20.resnet", "cifar/preact_resnet18.resnet", "imagenet/resnet50.resnet"})
   void jitMatchesTheInterpreterAndTheSharedLibraryMatchesTheJit(String spec) throws Exception {
@@ -91,7 +82,7 @@ class LlvmTargetTest {
     float[] x = input(g, n);
     float[] ref = new Interpreter(g).run(x, n);
     float[] jitOut = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
-    double err = relError(jitOut, ref);
+    double err = Numerics.relError(jitOut, ref);
     System.out.printf("native jit %-16s batch %d: max rel error %.2e%n", g.name(), n, err);
     assertTrue(err <= 1e-4, "relative error " + err);
     assertArrayEquals(jitOut, run(g, CPU, Winograd.Mode.AUTO, x, n, 2), "two threads give the same bits");
@@ -140,7 +131,7 @@ class LlvmTargetTest {
     float[] ref = new Interpreter(g).run(x, n);
     float[] y = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
     assertArrayEquals(y, run(g, CPU, Winograd.Mode.AUTO, x, n, 3), "three threads give the same bits");
-    return relError(y, ref);
+    return Numerics.relError(y, ref);
   }
 
   /** Every op and attribute form, small odd shapes: optimized as the backends get it, and raw (only the convs fused). */
@@ -245,7 +236,7 @@ class LlvmTargetTest {
     assertTrue(plan(g, cpu, Winograd.Mode.ALWAYS).steps().stream().anyMatch(k -> k instanceof Step.WinogradInput), "planned by Winograd");
     float[] y = run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 1);
     assertArrayEquals(y, run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 2), "two threads give the same bits");
-    double err = relError(y, ref);
+    double err = Numerics.relError(y, ref);
     System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
     assertTrue(err < 1e-5, "relative error " + err);
   }
