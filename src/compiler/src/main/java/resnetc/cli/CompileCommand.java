@@ -20,6 +20,7 @@ import resnetc.backend.java.JavaTarget;
 import resnetc.ir.Graph;
 import resnetc.passes.Pipeline;
 import resnetc.pkg.ModelJar;
+import resnetc.runtime.AtomicFile;
 
 @Command(name = "compile", description = "Compile a spec and its weights into a runnable inference jar (java -jar model.jar --help).")
 final class CompileCommand implements Callable<Integer> {
@@ -45,6 +46,9 @@ final class CompileCommand implements Callable<Integer> {
   @Option(names = "--emit-source", paramLabel = "DIR", description = "also write the generated Java source under DIR")
   Path sourceDir;
 
+  @Option(names = "--allow-non-finite", description = "load weights that hold NaN or infinite values (refused otherwise)")
+  boolean allowNonFinite;
+
   @Mixin OptOptions opt = new OptOptions();
 
   @Option(names = "--cpu", defaultValue = "x86-64-v3", description = "native backend: target CPU (default ${DEFAULT-VALUE}; 'native' = this machine)")
@@ -68,7 +72,7 @@ final class CompileCommand implements Callable<Integer> {
     if (sourceDir != null) {
       Path file = sourceDir.resolve(src.qualifiedName().replace('.', '/') + ".java");
       Files.createDirectories(file.getParent());
-      Files.writeString(file, src.source());
+      AtomicFile.writeString(file, src.source());
       out.println("source: " + file);
     }
     if (output != null) {
@@ -94,7 +98,7 @@ final class CompileCommand implements Callable<Integer> {
     if (sourceDir != null) {
       Path file = sourceDir.resolve(c.qualifiedName().replace('.', '/') + ".java");
       Files.createDirectories(file.getParent());
-      Files.writeString(file, c.source());
+      AtomicFile.writeString(file, c.source());
     }
     resnetc.backend.nat.NativeTarget.writeJar(output, c, lib.so());
     out.printf(Locale.ROOT, "jar: %s (%d bytes, shared library %d bytes, weights %d bytes)%n", output, Files.size(output), lib.so().length, c.blob().length);
@@ -106,8 +110,7 @@ final class CompileCommand implements Callable<Integer> {
 
   /** The graph with weights when given; without, only --emit-source is possible (the source never depends on them). */
   private Graph weightsOrNone(Frontend.Loaded l) {
-    if (weights.seed != null) return resnetc.weights.RandomWeights.generate(l.graph(), weights.seed);
-    Path file = weights.file != null ? weights.file : l.specWeights();
-    return file == null ? l.graph() : Frontend.bind(l, file);
+    if (weights.seed == null && weights.file == null && l.specWeights() == null) return l.graph();
+    return RunCommand.weights(l, weights, allowNonFinite, cmd.commandLine().getErr());
   }
 }

@@ -28,7 +28,7 @@ final class GraphCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     String dot = Dot.of(opt.apply(Frontend.load(spec).graph(), cmd.commandLine().getErr()));
     if (output == null) cmd.commandLine().getOut().print(dot);
-    else Files.writeString(output, dot);
+    else resnetc.runtime.AtomicFile.writeString(output, dot);
     return 0;
   }
 }

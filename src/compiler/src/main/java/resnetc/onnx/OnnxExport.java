@@ -89,10 +89,10 @@ public final class OnnxExport {
   /** Writes {@link #export} of the graph, named after it, to {@code out}. */
   public static void write(Graph weighted, Path out) {
     ModelProto model = export(weighted, weighted.name());
-    try (OutputStream os = Files.newOutputStream(out)) {
-      model.writeTo(os);
+    try {
+      resnetc.runtime.AtomicFile.write(out, model::writeTo);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + out + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 

@@ -75,6 +75,13 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.targetCpu")
   protected String targetCpu;
 
+  /**
+   * Load weights that hold NaN or infinite values. Off by default: such weights make outputs NaN, so the build fails
+   * naming the tensors that hold them.
+   */
+  @Parameter(property = "resnetc.allowNonFinite", defaultValue = "false")
+  protected boolean allowNonFinite;
+
   /** Skip the goal. */
   @Parameter(property = "resnetc.skip", defaultValue = "false")
   protected boolean skip;
@@ -198,7 +205,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   /** Source and weights blob for one model. */
   Generated generate(Model m) throws MojoFailureException {
     try {
-      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile());
+      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile(), allowNonFinite);
       Graph optimized = JavaTarget.optimize(g, Pipeline.defaults());
       JavaBackend.Options names = JavaTarget.defaultOptions(m.loaded().model(), packageName, null);
       if (backend.equals("native")) {
@@ -230,6 +237,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     config.put("plugin", plugin.getGroupId() + ":" + plugin.getArtifactId() + ":" + plugin.getVersion());
     config.put("compiler", implementationStamp());
     config.put("backend", backend);
+    config.put("allowNonFinite", String.valueOf(allowNonFinite));
     config.put("package", packageName);
     config.put("targetCpu", String.valueOf(targetCpu));
     config.put("spec", rel);

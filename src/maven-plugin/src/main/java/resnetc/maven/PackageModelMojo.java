@@ -14,6 +14,7 @@ import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProjectHelper;
 import resnetc.pkg.ModelJar;
+import resnetc.runtime.AtomicFile;
 
 /**
  * Packages every model spec under {@code specDirectory} into a deployable inference jar, the same jar as
@@ -52,7 +53,7 @@ public class PackageModelMojo extends AbstractResnetcMojo {
           long t0 = System.nanoTime();
           Generated g = generate(m);
           ModelJar.write(jar, g.qualifiedName(), resnetc.backend.java.InMemoryJavac.compile(g.qualifiedName(), g.source()), g.resources());
-          Files.writeString(stamp, m.hash() + "\n", StandardCharsets.UTF_8);
+          AtomicFile.writeString(stamp, m.hash() + "\n");
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s, class %s) in %.1f s", m.relative(), jar,
               mib(Files.size(jar)), g.qualifiedName(), (System.nanoTime() - t0) / 1e9));
         }

@@ -163,13 +163,28 @@ class JavaBackendTest {
     }
   }
 
+  /**
+   * Wrong sizes, and batches whose arena would not fit a Java array (ResNet-20 at 65,536 threw ArithmeticException),
+   * are IllegalArgumentExceptions before any work. The segments of the right sizes are never read (NULL).
+   */
   @Test
   void rejectsWrongInputSizesBeforeAnyWork() {
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet20.resnet"));
-    try (CompiledModel m = compile(l, RandomWeights.generate(l.graph(), 1), 1)) {
+    Graph g = JavaTarget.optimize(RandomWeights.generate(l.graph(), 1), Pipeline.defaults());
+    JavaBackend.Output out = JavaTarget.generate(l, g, JavaTarget.defaultOptions(l.model(), null, null));
+    var arena = java.util.regex.Pattern.compile("int ARENA = (\\d+);").matcher(out.source());
+    assertTrue(arena.find(), "the generated class states its arena per image");
+    try (CompiledModel m = JavaTarget.instantiate(JavaTarget.compile(out), 1)) {
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32 + 1], 1));
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 0));
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 2));
+      int most = resnetc.runtime.Workspace.maxBatch(Long.parseLong(arena.group(1)), 4 * ConvPlan.WIDE, 0);
+      assertTrue(most < 65_536, "ResNet-20's limit is below the batch of the report: " + most);
+      for (int n : new int[] {65_536, most + 1, Integer.MAX_VALUE / (3 * 32 * 32)}) {
+        var e = assertThrows(IllegalArgumentException.class, () -> m.predict(java.lang.foreign.MemorySegment.NULL.reinterpret(4L * n * 3 * 32 * 32),
+            java.lang.foreign.MemorySegment.NULL.reinterpret(4L * n * 10), n));
+        assertTrue(e.getMessage().contains("images per call"), e.getMessage());
+      }
     }
   }
 }
