@@ -40,11 +40,17 @@ public final class Frontend {
     return new Loaded(Path.of(file), m, LowerToIr.lower(m));
   }
 
-  /** The graph with the weights of a safetensors file; every mismatch is reported at once. */
+  /** The graph with the weights of a safetensors file; every mismatch is reported at once, non-finite values too. */
   public static Graph bind(Loaded l, Path weights) {
-    if (!java.nio.file.Files.isRegularFile(weights)) throw new WeightException(weights + ": no such weights file");
+    return bind(l, weights, false);
+  }
+
+  /** {@link #bind(Loaded, Path)}, loading tensors with NaN or infinite values when {@code allowNonFinite}. */
+  public static Graph bind(Loaded l, Path weights, boolean allowNonFinite) {
+    if (!java.nio.file.Files.exists(weights)) throw new WeightException(weights + ": no such weights file");
+    if (!java.nio.file.Files.isRegularFile(weights)) throw new WeightException(weights + ": not a regular file (a directory or a device?)");
     try (SafeTensors st = SafeTensors.open(weights)) {
-      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), st, l.model().weights().prefix()));
+      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), st, l.model().weights().prefix(), allowNonFinite));
     }
   }
 

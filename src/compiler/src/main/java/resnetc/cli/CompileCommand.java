@@ -16,6 +16,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Driver;
 import resnetc.Frontend;
 import resnetc.ir.Graph;
+import resnetc.runtime.AtomicFile;
 import resnetc.runtime.NativeLibrary;
 import resnetc.target.Artifact;
 import resnetc.target.Targets;
@@ -44,6 +45,9 @@ final class CompileCommand implements Callable<Integer> {
   @Option(names = "--emit-source", paramLabel = "DIR", description = "also write the generated Java source under DIR")
   Path sourceDir;
 
+  @Option(names = "--allow-non-finite", description = "load weights that hold NaN or infinite values (refused otherwise)")
+  boolean allowNonFinite;
+
   @Mixin OptOptions opt = new OptOptions();
 
   @Mixin CodegenMixin codegen = new CodegenMixin();
@@ -62,7 +66,7 @@ final class CompileCommand implements Callable<Integer> {
     if (sourceDir != null) {
       Path file = sourceDir.resolve(qn.replace('.', '/') + ".java");
       Files.createDirectories(file.getParent());
-      Files.writeString(file, c.source());
+      AtomicFile.writeString(file, c.source());
       out.println("source: " + file);
     }
     if (output != null) {
@@ -82,8 +86,7 @@ final class CompileCommand implements Callable<Integer> {
 
   /** The graph with weights when given; without, only --emit-source is possible (the source never depends on them). */
   private Graph weightsOrNone(Frontend.Loaded l) {
-    if (weights.seed != null) return resnetc.weights.RandomWeights.generate(l.graph(), weights.seed);
-    Path file = weights.file != null ? weights.file : l.specWeights();
-    return file == null ? l.graph() : Frontend.bind(l, file);
+    if (weights.seed == null && weights.file == null && l.specWeights() == null) return l.graph();
+    return RunCommand.weights(l, weights, allowNonFinite, cmd.commandLine().getErr());
   }
 }

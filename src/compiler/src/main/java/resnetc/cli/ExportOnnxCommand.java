@@ -1,7 +1,6 @@
 package resnetc.cli;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -15,6 +14,7 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 import resnetc.Frontend;
 import resnetc.ir.Graph;
+import resnetc.runtime.AtomicFile;
 import resnetc.onnx.OnnxExport;
 import resnetc.onnx.proto.Onnx.ModelProto;
 
@@ -36,18 +36,19 @@ final class ExportOnnxCommand implements Callable<Integer> {
   @Option(names = "--no-preprocess", description = "leave out the input normalization: the model takes preprocessed input")
   boolean noPreprocess;
 
+  @Option(names = "--allow-non-finite", description = "load weights that hold NaN or infinite values (refused otherwise)")
+  boolean allowNonFinite;
+
   @Mixin OptOptions opt = new OptOptions();
 
   @Override
   public Integer call() throws IOException {
     Frontend.Loaded loaded = Frontend.load(spec);
-    Graph g = RunCommand.weights(loaded, weights);
+    Graph g = RunCommand.weights(loaded, weights, allowNonFinite, cmd.commandLine().getErr());
     if (noPreprocess) g = Frontend.withoutPreprocess(g);
     g = opt.apply(g, cmd.commandLine().getErr());
     ModelProto model = OnnxExport.export(g, g.name());
-    try (OutputStream os = Files.newOutputStream(output)) {
-      model.writeTo(os);
-    }
+    AtomicFile.write(output, model::writeTo);
     cmd.commandLine().getOut().printf(Locale.ROOT, "onnx: %s (%d nodes, %d initializers, %d bytes, opset %d)%n", output,
         model.getGraph().getNodeCount(), model.getGraph().getInitializerCount(), Files.size(output), OnnxExport.OPSET);
     return 0;

@@ -1,7 +1,6 @@
 package resnetc.cli;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -28,7 +27,7 @@ final class GraphCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     String dot = Dot.of(opt.apply(Frontend.load(spec).graph(), cmd.commandLine().getErr()));
     if (output == null) cmd.commandLine().getOut().print(dot);
-    else Files.writeString(output, dot);
+    else resnetc.runtime.AtomicFile.writeString(output, dot);
     return 0;
   }
 }

@@ -7,6 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.BiFunction;
+import java.util.function.UnaryOperator;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,10 +25,15 @@ import resnetc.ir.Graph;
 import resnetc.ir.Node;
 import resnetc.ir.Op;
 import resnetc.ir.Summary;
-import resnetc.runtime.Profile;
+import resnetc.runtime.Accuracy;
+import resnetc.runtime.AtomicFile;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.F32;
+import resnetc.runtime.InputFile;
+import resnetc.runtime.Profile;
+import resnetc.runtime.ThreadTeam;
 import resnetc.weights.RandomWeights;
+import resnetc.weights.WeightBinder;
 
 @Command(name = "run", description = "Run a model on a file of inputs and write its outputs (little-endian float32 [N, classes]).")
 final class RunCommand implements Callable<Integer> {
@@ -77,7 +84,10 @@ final class RunCommand implements Callable<Integer> {
   /** Code generation for a compiled backend; the native one JIT-compiles for this machine unless --cpu says otherwise. */
   @Mixin CodegenMixin codegen = new CodegenMixin();
 
-  @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores)")
+  @Option(names = "--allow-non-finite", description = "load weights that hold NaN or infinite values (refused otherwise)")
+  boolean allowNonFinite;
+
+  @Option(names = "--threads", paramLabel = "T", description = "threads for compiled backends (default: all cores; at most 8 per core)")
   Integer threads;
 
   @Option(names = "--profile", description = "after the run, time each layer over repeated runs of the first batch and print "
@@ -108,85 +118,117 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private int execute() throws IOException {
-    PrintWriter out = cmd.commandLine().getOut();
+    PrintWriter out = cmd.commandLine().getOut(), err = cmd.commandLine().getErr();
+    int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : ThreadTeam.checkThreads(threads);
     Frontend.Loaded loaded = Frontend.load(spec);
-    Graph g = weights(loaded);
-
-    float[] x;
-    int[] labels = null;
-    if (input.cifar != null) {
-      Cifar data = Cifar.read(input.cifar, limit);
-      x = data.pixels();
-      labels = data.labels();
-      if (loaded.model().preprocess() == null) {
-        cmd.commandLine().getErr().println("resnetc: warning: the spec has no preprocess section; feeding raw pixel values 0..255");
+    Graph g = weights(loaded, weights, allowNonFinite, err);
+    boolean cifar = input.cifar != null;
+    if (!cifar) g = Frontend.withoutPreprocess(g);
+    int perItem = Math.toIntExact(g.input().type().elementsPerItem()), classes = (int) g.outputType().elementsPerItem();
+    String what = g.name() + " inputs of " + g.input().type().itemShape();
+    try (InputFile in = cifar ? InputFile.cifar(input.cifar, limit) : InputFile.f32(input.f32, perItem, what, limit);
+        InputFile reference = compare != null ? InputFile.f32(compare, classes, "outputs of " + classes + " classes", 0) : null) {
+      if (cifar && perItem != Cifar.RECORD - 1) {
+        throw new Main.UserError(g.name() + " takes inputs of " + g.input().type().itemShape() + "; CIFAR records are 3x32x32");
       }
-    } else {
-      g = Frontend.withoutPreprocess(g);
-      x = F32.read(input.f32);
-    }
-    long perItem = g.input().type().elementsPerItem();
-    if (x.length % perItem != 0) {
-      throw new Main.UserError("input has " + x.length + " values, not a whole number of " + g.input().type().itemShape() + " inputs");
-    }
-    int n = (int) (x.length / perItem);
-    if (limit > 0 && n > limit) {
-      n = limit;
-      x = java.util.Arrays.copyOf(x, (int) (n * perItem));
-    }
-    if (x.length != g.input().type().elementsPerItem() * n || n == 0) throw new Main.UserError("no inputs");
-
-    int classes = (int) g.outputType().elementsPerItem();
-    float[] y = new float[n * classes];
-    long t0;
-    Profile prof = null;
-    int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : threads;
-    if (!backend.equals("reference")) {
-      // The path of a jar: the runtime normalizes, the compiled model takes preprocessed input.
-      var target = Targets.get(backend);
-      if (backend.equals("native") && codegen.cpus.isEmpty()) codegen.cpus = List.of("native");
-      var c = Driver.compile(loaded, g, codegen.options(backend, null, null), opt.compiledPipeline(),
-          opt.instruments(target.legalization(), cmd.commandLine().getErr()));
-      try (CompiledModel m = c.load(threadCount)) {
-        if (input.cifar != null) m.preprocessing().apply(x, m.channels(), m.height() * m.width());
-        t0 = System.nanoTime();
-        inBatches(x, y, n, perItem, classes, m::predict);
-        t0 = System.nanoTime() - t0;
-        if (profile) prof = profile(m, threadCount, x, n, perItem);
+      if (cifar && loaded.model().preprocess() == null) {
+        err.println("resnetc: warning: the spec has no preprocess section; feeding raw pixel values 0..255");
       }
-    } else {
-      Interpreter interp = new Interpreter(opt.apply(g, cmd.commandLine().getErr()));
-      t0 = System.nanoTime();
-      inBatches(x, y, n, perItem, classes, interp::run);
-      t0 = System.nanoTime() - t0;
-      if (profile) prof = profile(interp, x, n, perItem);
-    }
-    double seconds = t0 / 1e9;
-    if (output != null) F32.write(output, y);
+      if (reference != null && reference.count() < in.count()) {
+        throw new Main.UserError("--compare file " + compare + " has " + reference.count() + " outputs, fewer than the " + in.count() + " inputs");
+      }
+      Result r;
+      Profile prof = null;
+      if (!backend.equals("reference")) {
+        // The path of a jar: the runtime normalizes, the compiled model takes preprocessed input.
+        var target = Targets.get(backend);
+        if (backend.equals("native") && codegen.cpus.isEmpty()) codegen.cpus = List.of("native");
+        var c = Driver.compile(loaded, g, codegen.options(backend, null, null), opt.compiledPipeline(),
+            opt.instruments(target.legalization(), err));
+        try (CompiledModel m = c.load(threadCount)) {
+          r = runAll(in, reference, classes, cifar ? normalizer(m) : null, m::predict);
+          if (profile) prof = profile(m, threadCount, r.first(), r.firstCount());
+        }
+      } else {
+        Interpreter interp = new Interpreter(opt.apply(g, err));
+        // The interpreter holds each activation of a batch in one array.
+        long largest = interp.graph().nodes().stream().mapToLong(node -> node.type().elementsPerItem()).max().orElse(1);
+        InputFile.checkBatch((int) Math.min(batch, in.count()), largest);
+        r = runAll(in, reference, classes, null, interp::run);
+        if (profile) prof = profile(interp, r.first(), r.firstCount());
+      }
 
-    out.printf(Locale.ROOT, "images: %d%n", n);
-    out.printf(Locale.ROOT, "time_s: %.3f (%.2f ms/image, backend %s)%n", seconds, seconds * 1000 / n, backend);
-    if (labels != null) {
-      int correct = 0;
-      for (int i = 0; i < n; i++) if (F32.argmax(y, i * classes, classes) == labels[i]) correct++;
-      out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / n);
-    }
-    if (compare != null) compare(out, y, F32.read(compare));
-    if (prof != null) {
-      out.println();
-      out.print(prof.table());
+      double seconds = r.nanos() / 1e9;
+      long n = r.score().images();
+      out.printf(Locale.ROOT, "images: %d%n", n);
+      out.printf(Locale.ROOT, "time_s: %.3f (%.2f ms/image, backend %s)%n", seconds, seconds * 1000 / n, backend);
+      if (cifar) out.println(r.score().line());
+      if (reference != null) {
+        out.printf(Locale.ROOT, "max_abs_error: %.3g%n", r.maxAbs());
+        out.printf(Locale.ROOT, "max_rel_error: %.3g (max abs error / max |reference|)%n", r.maxRef() == 0 ? 0 : r.maxAbs() / r.maxRef());
+      }
+      if (r.score().warning() != null) err.println("resnetc: " + r.score().warning());
+      if (prof != null) {
+        out.println();
+        out.print(prof.table());
+      }
     }
     return 0;
+  }
+
+  /**
+   * What a run over every input found: the score, the time in the model, the largest differences from --compare,
+   * and the first batch as the model took it (for --profile).
+   */
+  private record Result(Accuracy score, long nanos, double maxAbs, double maxRef, float[] first, int firstCount) {}
+
+  /**
+   * Streams the inputs through {@code model} --batch at a time: each batch is read, normalized when {@code prep} is
+   * given, run, scored, compared and appended to --output (written atomically: a failure leaves an existing file).
+   */
+  private Result runAll(InputFile in, InputFile reference, int classes, UnaryOperator<float[]> prep, BiFunction<float[], Integer, float[]> model)
+      throws IOException {
+    Accuracy score = new Accuracy();
+    long nanos = 0;
+    double maxAbs = 0, maxRef = 0;
+    float[] first = null;
+    int firstCount = 0;
+    try (AtomicFile file = output != null ? AtomicFile.create(output) : null) {
+      for (InputFile.Batch b; (b = in.next(batch)) != null; ) {
+        float[] x = b.values();
+        if (prep != null) prep.apply(x);
+        if (profile && first == null) {
+          first = x;
+          firstCount = b.count();
+        }
+        long t0 = System.nanoTime();
+        float[] y = model.apply(x, b.count());
+        nanos += System.nanoTime() - t0;
+        score.add(y, b.labels(), b.count(), classes);
+        if (file != null) F32.write(file.stream(), y, 0, y.length);
+        if (reference != null) {
+          float[] ref = reference.next(b.count()).values();
+          for (int i = 0; i < y.length; i++) {
+            maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
+            maxRef = Math.max(maxRef, Math.abs(ref[i]));
+          }
+        }
+      }
+      if (file != null) file.commit();
+    }
+    return new Result(score, nanos, maxAbs, maxRef, first, firstCount);
+  }
+
+  /** A compiled model's own preprocessing, in place: raw CIFAR pixels to its input. */
+  private static UnaryOperator<float[]> normalizer(CompiledModel m) {
+    return x -> m.preprocessing().apply(x, m.channels(), m.height() * m.width());
   }
 
   /** What --profile measured on the first batch: the layer counters before the runs and after each, each run's time. */
   private record Timing(List<long[]> snapshots, long[] calls, int batch) {}
 
-  /** Runs the first --batch inputs --profile-warmup times, then --profile-runs times, snapshotting the counters. */
-  private Timing time(float[] x, int n, long perItem, java.util.function.BiFunction<float[], Integer, float[]> model,
-                      java.util.function.Supplier<long[]> nanos) {
-    int b = Math.min(batch, n);
-    float[] first = java.util.Arrays.copyOf(x, (int) (b * perItem));
+  /** Runs the first batch --profile-warmup times, then --profile-runs times, snapshotting the counters. */
+  private Timing time(float[] first, int b, BiFunction<float[], Integer, float[]> model, java.util.function.Supplier<long[]> nanos) {
     for (int i = 0; i < profileWarmup; i++) model.apply(first, b);
     List<long[]> snapshots = new ArrayList<>(List.of(nanos.get()));
     long[] calls = new long[profileRuns];
@@ -199,55 +241,38 @@ final class RunCommand implements Callable<Integer> {
     return new Timing(snapshots, calls, b);
   }
 
-  private Profile profile(CompiledModel m, int threadCount, float[] x, int n, long perItem) {
-    Timing t = time(x, n, perItem, m::predict, m::layerNanos);
+  private Profile profile(CompiledModel m, int threadCount, float[] first, int b) {
+    Timing t = time(first, b, m::predict, m::layerNanos);
     return Profile.ofSnapshots(m, t.snapshots(), t.calls(), t.batch(), threadCount, profileWarmup);
   }
 
   /** The reference interpreter, node by node (the graph as run: unoptimized unless --opt or --passes). */
-  private Profile profile(Interpreter interp, float[] x, int n, long perItem) {
+  private Profile profile(Interpreter interp, float[] first, int b) {
     Graph g = interp.graph();
     long[] acc = new long[g.nodes().size()];
     List<Integer> timed = java.util.stream.IntStream.range(0, g.nodes().size())
         .filter(i -> !(g.nodes().get(i).op() instanceof Op.Input) && !(g.nodes().get(i).op() instanceof Op.Const)).boxed().toList();
-    Timing t = time(x, n, perItem, (in, b) -> interp.run(in, b, acc), () -> timed.stream().mapToLong(i -> acc[i]).toArray());
+    Timing t = time(first, b, (in, n) -> interp.run(in, n, acc), () -> timed.stream().mapToLong(i -> acc[i]).toArray());
     List<Node> nodes = timed.stream().map(g.nodes()::get).toList();
     return Profile.ofSnapshots(g.name(), nodes.stream().map(Node::name).toList(), nodes.stream().map(Summary::kind).toList(),
         nodes.stream().map(node -> node.type().itemShape()).toList(), nodes.stream().mapToLong(node -> 2 * Summary.macs(g, node)).toArray(),
         t.snapshots(), t.calls(), t.batch(), 1, profileWarmup);
   }
 
-  /** Runs {@code n} inputs through {@code model} --batch at a time, writing the outputs into {@code y}. */
-  private void inBatches(float[] x, float[] y, int n, long perItem, int classes, java.util.function.BiFunction<float[], Integer, float[]> model) {
-    for (int start = 0; start < n; start += batch) {
-      int b = Math.min(batch, n - start);
-      float[] chunk = java.util.Arrays.copyOfRange(x, (int) (start * perItem), (int) ((start + b) * perItem));
-      System.arraycopy(model.apply(chunk, b), 0, y, start * classes, b * classes);
-    }
-  }
-
-  private Graph weights(Frontend.Loaded loaded) {
-    return weights(loaded, weights);
-  }
-
-  /** The graph with --weights, --random-weights or the spec's own weights file; an error when there are none. */
-  static Graph weights(Frontend.Loaded loaded, WeightSource weights) {
+  /**
+   * The graph with --weights, --random-weights or the spec's own weights file; an error when there are none, or
+   * when they hold NaN or infinite values unless {@code allowNonFinite} (then a warning on {@code err}).
+   */
+  static Graph weights(Frontend.Loaded loaded, WeightSource weights, boolean allowNonFinite, PrintWriter err) {
     if (weights.seed != null) return RandomWeights.generate(loaded.graph(), weights.seed);
     Path file = weights.file != null ? weights.file : loaded.specWeights();
     if (file == null) {
       throw new Main.UserError(loaded.spec() + " names no weights file: pass --weights FILE or --random-weights SEED");
     }
-    return Frontend.bind(loaded, file);
+    Graph g = Frontend.bind(loaded, file, allowNonFinite);
+    String nonFinite = allowNonFinite ? WeightBinder.nonFinite(g.constants()) : null;
+    if (nonFinite != null) err.println("resnetc: warning: " + file + ": " + nonFinite + " (loaded: --allow-non-finite)");
+    return g;
   }
 
-  private static void compare(PrintWriter out, float[] y, float[] ref) {
-    if (ref.length < y.length) throw new Main.UserError("--compare file has " + ref.length + " values, fewer than the " + y.length + " outputs");
-    double maxAbs = 0, maxRef = 0;
-    for (int i = 0; i < y.length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(y[i] - ref[i]));
-      maxRef = Math.max(maxRef, Math.abs(ref[i]));
-    }
-    out.printf(Locale.ROOT, "max_abs_error: %.3g%n", maxAbs);
-    out.printf(Locale.ROOT, "max_rel_error: %.3g (max abs error / max |reference|)%n", maxRef == 0 ? 0 : maxAbs / maxRef);
-  }
 }

@@ -3,11 +3,9 @@ package resnetc.onnx;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -89,10 +87,10 @@ public final class OnnxExport {
   /** Writes {@link #export} of the graph, named after it, to {@code out}. */
   public static void write(Graph weighted, Path out) {
     ModelProto model = export(weighted, weighted.name());
-    try (OutputStream os = Files.newOutputStream(out)) {
-      model.writeTo(os);
+    try {
+      resnetc.runtime.AtomicFile.write(out, model::writeTo);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + out + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 

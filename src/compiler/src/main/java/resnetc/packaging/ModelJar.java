@@ -1,7 +1,6 @@
 package resnetc.packaging;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.FileSystem;
@@ -18,6 +17,7 @@ import java.util.jar.JarOutputStream;
 import java.util.jar.Manifest;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
+import resnetc.runtime.AtomicFile;
 import resnetc.runtime.CompiledModel;
 import resnetc.target.Artifact;
 import resnetc.target.InMemoryJavac;
@@ -68,12 +68,15 @@ public final class ModelJar {
     try {
       Path parent = jar.toAbsolutePath().getParent();
       if (parent != null) Files.createDirectories(parent);
-      try (OutputStream os = Files.newOutputStream(jar); JarOutputStream out = new JarOutputStream(os, mf)) {
+      // all or nothing: a failed write (disk full, ulimit -f) leaves an existing jar as it was
+      AtomicFile.write(jar, os -> {
+        JarOutputStream out = new JarOutputStream(os, mf);
         for (Map.Entry<String, byte[]> e : entries.entrySet()) put(out, e.getKey(), e.getValue(), false);
         for (Map.Entry<String, byte[]> e : new TreeMap<>(resources).entrySet()) put(out, e.getKey(), e.getValue(), true);
-      }
+        out.finish();
+      });
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + jar + ": " + e.getMessage(), e);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 

@@ -112,9 +112,9 @@ public record Pipeline(List<Pass> passes) {
   private static void dump(Path dir, String file, Graph g) {
     try {
       Files.createDirectories(dir);
-      Files.writeString(dir.resolve(file), Printer.print(g));
+      resnetc.runtime.AtomicFile.writeString(dir.resolve(file), Printer.print(g));
     } catch (IOException e) {
-      throw new UncheckedIOException(e);
+      throw new UncheckedIOException(e.getMessage(), e);
     }
   }
 }

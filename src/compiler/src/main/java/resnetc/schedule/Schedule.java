@@ -1,6 +1,7 @@
 package resnetc.schedule;
 
 import java.util.List;
+import resnetc.runtime.Workspace;
 
 /**
  * How an optimized graph runs on a CPU: its steps in order (every loop bound, offset, tile and task split fixed),
@@ -50,12 +51,9 @@ public record Schedule(String model, CpuModel cpu, Winograd.Mode winograd, List<
     return steps.stream().filter(s -> s.layer().equals(layer)).toList();
   }
 
-  /** The largest batch whose arena, scratch and task counts fit a Java array and an int32. */
+  /** The largest batch whose arena and scratch fit Java arrays (the runtime's rule) and whose task counts fit an int. */
   public int maxBatch() {
-    long maxArray = Integer.MAX_VALUE - 8;
     int maxTasks = steps.stream().mapToInt(Step::tasksPerImage).max().orElse(1);
-    long batch = Math.min((maxArray - ARENA_SLACK) / Math.max(1, arenaPerImage), Math.min(maxArray / Math.max(1, scratchPerImage),
-        Integer.MAX_VALUE / maxTasks));
-    return (int) Math.max(1, batch);
+    return Math.min(Workspace.maxBatch(arenaPerImage, ARENA_SLACK, scratchPerImage), Integer.MAX_VALUE / maxTasks);
   }
 }

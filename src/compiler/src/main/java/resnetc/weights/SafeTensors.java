@@ -3,6 +3,7 @@ package resnetc.weights;
 import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import java.io.IOException;
@@ -30,8 +31,10 @@ import resnetc.ir.TensorType;
 
 /**
  * A memory-mapped <a href="https://github.com/huggingface/safetensors">safetensors</a> file: an 8-byte little-endian
- * header length N, N bytes of UTF-8 JSON describing each tensor, then the data section. The whole header is validated
- * on open, so later reads only fail for dtypes resnetc cannot convert.
+ * header length N, N bytes of UTF-8 JSON describing each tensor (padded with spaces only), then the data section. The
+ * whole file is validated on open as the format requires: the JSON ends where N says but for trailing spaces, each
+ * tensor's byte range holds exactly shape x dtype size bytes, and the ranges, in offset order, tile the data section
+ * with no gap, overlap or trailing byte. Later reads only fail for dtypes resnetc cannot convert.
  */
 public final class SafeTensors implements AutoCloseable {
   /** One tensor's header entry; begin and end are byte offsets into the data section. */
@@ -60,8 +63,11 @@ public final class SafeTensors implements AutoCloseable {
 
   static final List<String> FLOAT_DTYPES = List.of("F32", "F16", "BF16", "F64");
 
-  private static final JsonFactory JSON =
-      JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
+  /** Strings and names as long as the header itself may be (Jackson's defaults refuse a 30 MB metadata string). */
+  private static final JsonFactory JSON = JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+      .streamReadConstraints(StreamReadConstraints.builder().maxStringLength((int) MAX_HEADER).maxNameLength((int) MAX_HEADER)
+          .maxDocumentLength(MAX_HEADER).build())
+      .build();
   private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -100,6 +106,7 @@ public final class SafeTensors implements AutoCloseable {
       Map<String, TensorInfo> tensors = new LinkedHashMap<>();
       Map<String, String> metadata = new LinkedHashMap<>();
       parseHeader(path, header, data.byteSize(), tensors, metadata);
+      checkTiling(path, tensors, data.byteSize());
       return new SafeTensors(path, arena, data, tensors, metadata);
     } catch (NoSuchFileException e) {
       arena.close();
@@ -134,12 +141,53 @@ public final class SafeTensors implements AutoCloseable {
         if (name.equals("__metadata__")) parseMetadata(path, p, metadata);
         else tensors.put(name, parseTensor(path, p, name, dataSize));
       }
-      if (p.nextToken() != null) throw error(path, "unexpected content after the header JSON object");
+      checkPadding(path, text, (int) p.currentLocation().getCharOffset());
     } catch (StreamReadException e) {
       throw error(path, "malformed header JSON: " + e.getOriginalMessage() + " (at character "
           + e.getLocation().getCharOffset() + " of the header)");
     } catch (IOException e) { // not reachable for an in-memory string, but declared
       throw error(path, "cannot parse header: " + e.getMessage());
+    }
+  }
+
+  /** After the JSON object only spaces may follow, up to the length the file gives the header. */
+  private static void checkPadding(Path path, String text, int end) {
+    for (int i = end; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (c == ' ') continue;
+      if (Character.isWhitespace(c) || c == 0) {
+        throw error(path, String.format(java.util.Locale.ROOT, "header padding after the JSON object must be spaces, found byte 0x%02x; is the header length right?", (int) c));
+      }
+      throw error(path, "unexpected content after the header JSON object; is the header length right?");
+    }
+  }
+
+  /**
+   * The tensors' byte ranges, in offset order, must tile the data section exactly: each begins where the one
+   * before ended, the first at 0 and the last ends at the end of the file. A gap, an overlap or trailing bytes mean
+   * a damaged file (or a wrong header length) whose tensors would read shifted or shared bytes.
+   */
+  private static void checkTiling(Path path, Map<String, TensorInfo> tensors, long dataSize) {
+    List<TensorInfo> byOffset = new ArrayList<>(tensors.values());
+    byOffset.sort(java.util.Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
+    long at = 0;
+    TensorInfo previous = null;
+    for (TensorInfo t : byOffset) {
+      String range = "tensor " + t.name() + ": data_offsets [" + t.begin() + "," + t.end() + "]";
+      if (t.begin() < at) {
+        throw error(path, range + " overlap those of tensor " + previous.name() + " [" + previous.begin() + "," + previous.end() + "]");
+      }
+      if (t.begin() > at) {
+        throw error(path, range + " leave a gap of " + (t.begin() - at) + " bytes after "
+            + (previous == null ? "the start of the data section" : "tensor " + previous.name() + " [" + previous.begin() + "," + previous.end() + "]"));
+      }
+      at = t.end();
+      previous = t;
+    }
+    if (at != dataSize) {
+      long extra = dataSize - at;
+      throw error(path, extra + (extra == 1 ? " trailing byte" : " trailing bytes") + " after the last tensor's data (the tensors cover " + at + " of the "
+          + dataSize + " bytes after the header); is the header length right?");
     }
   }
 

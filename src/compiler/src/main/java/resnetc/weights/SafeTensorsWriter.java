@@ -6,12 +6,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Map;
 import resnetc.ir.Tensor;
+import resnetc.runtime.AtomicFile;
 
 /** Writes float32 tensors as a safetensors file, laid out as the reference implementation does. */
 public final class SafeTensorsWriter {
@@ -23,28 +22,27 @@ public final class SafeTensorsWriter {
   public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata) {
     if (tensors.containsKey("__metadata__")) throw new IllegalArgumentException("\"__metadata__\" is not a tensor name");
     byte[] header = header(tensors, metadata);
-    try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
-        StandardOpenOption.TRUNCATE_EXISTING)) {
-      ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-      buf.putLong(header.length);
-      writeFully(ch, buf.flip());
-      writeFully(ch, ByteBuffer.wrap(header));
-      buf.clear();
-      for (Tensor t : tensors.values()) {
-        for (float v : t.data()) {
-          if (!buf.hasRemaining()) writeFully(ch, buf.flip()).clear();
-          buf.putFloat(v);
+    try {
+      AtomicFile.write(path, out -> {
+        ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+        buf.putLong(header.length);
+        out.write(buf.array(), 0, buf.position());
+        out.write(header);
+        buf.clear();
+        for (Tensor t : tensors.values()) {
+          for (float v : t.data()) {
+            if (!buf.hasRemaining()) {
+              out.write(buf.array(), 0, buf.position());
+              buf.clear();
+            }
+            buf.putFloat(v);
+          }
         }
-      }
-      writeFully(ch, buf.flip());
+        out.write(buf.array(), 0, buf.position());
+      });
     } catch (IOException e) {
-      throw SafeTensors.error(path, "cannot write: " + e.getMessage());
+      throw new WeightException(e.getMessage());
     }
-  }
-
-  private static ByteBuffer writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
-    while (buf.hasRemaining()) ch.write(buf);
-    return buf;
   }
 
   /** The JSON header, space-padded to a multiple of 8 bytes so the data section starts aligned. */

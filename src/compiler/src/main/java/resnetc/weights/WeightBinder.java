@@ -20,6 +20,14 @@ public final class WeightBinder {
    * @throws WeightException listing all missing, unexpected, wrongly shaped and unsupported tensors
    */
   public static Map<String, Tensor> bind(Map<String, TensorType> expected, SafeTensors file, String stripPrefix) {
+    return bind(expected, file, stripPrefix, false);
+  }
+
+  /**
+   * {@link #bind(Map, SafeTensors, String)}; tensors holding NaN or infinite values are an error (naming each of
+   * them) unless {@code allowNonFinite}: such weights make every output NaN, which would be scored as if meaningful.
+   */
+  public static Map<String, Tensor> bind(Map<String, TensorType> expected, SafeTensors file, String stripPrefix, boolean allowNonFinite) {
     String prefix = stripPrefix == null ? "" : stripPrefix;
     // Model name -> file entry, in file order.
     Map<String, SafeTensors.TensorInfo> byName = new LinkedHashMap<>();
@@ -56,6 +64,10 @@ public final class WeightBinder {
     if (missing.isEmpty() && unexpected.isEmpty() && wrongShape.isEmpty() && badDtype.isEmpty()) {
       Map<String, Tensor> out = new LinkedHashMap<>();
       for (String name : expected.keySet()) out.put(name, file.read(byName.get(name).name()));
+      String nonFinite = nonFinite(out);
+      if (nonFinite != null && !allowNonFinite) {
+        throw SafeTensors.error(file.path(), nonFinite + "; --allow-non-finite loads them anyway");
+      }
       return out;
     }
     StringBuilder counts = new StringBuilder(), lines = new StringBuilder();
@@ -64,6 +76,27 @@ public final class WeightBinder {
     group(counts, lines, wrongShape, "wrong shape", "wrong shape");
     group(counts, lines, badDtype, "unsupported dtype", "unsupported dtype");
     throw SafeTensors.error(file.path(), "weights do not match the model: " + counts + lines);
+  }
+
+  /**
+   * Which tensors hold NaN or infinite values, e.g. {@code 2 tensors hold non-finite values: conv1.weight (3 NaN,
+   * 1 infinite of 432), linear.bias (1 NaN of 10)}, or null when every value is finite.
+   */
+  public static String nonFinite(Map<String, Tensor> tensors) {
+    List<String> found = new ArrayList<>();
+    for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+      float[] v = e.getValue().data();
+      int nan = 0, inf = 0;
+      for (float x : v) {
+        if (Float.isNaN(x)) nan++;
+        else if (Float.isInfinite(x)) inf++;
+      }
+      if (nan + inf == 0) continue;
+      String counts = (nan > 0 ? nan + " NaN" : "") + (nan > 0 && inf > 0 ? ", " : "") + (inf > 0 ? inf + " infinite" : "");
+      found.add(e.getKey() + " (" + counts + " of " + v.length + ")");
+    }
+    if (found.isEmpty()) return null;
+    return found.size() + (found.size() == 1 ? " tensor holds" : " tensors hold") + " non-finite values: " + String.join(", ", found);
   }
 
   /** For a missing name the file holds under some prefix, e.g. {@code module.conv1.weight}, point at the prefix. */

@@ -153,7 +153,7 @@ class SafeTensorsTest {
     assertTrue(e.getMessage().startsWith(dir.resolve("bad.safetensors") + ": malformed header JSON: "), e.getMessage());
     e = assertThrows(WeightException.class, () -> SafeTensors.open(header("{\"x\": nul}", new byte[0])));
     assertTrue(e.getMessage().contains(": malformed header JSON: "), e.getMessage());
-    assertOpenFails(header("{} {}", new byte[0]), "unexpected content after the header JSON object");
+    assertOpenFails(header("{} {}", new byte[0]), "unexpected content after the header JSON object; is the header length right?");
     e = assertThrows(WeightException.class, () -> SafeTensors.open(header(
         "{" + entry("x", "F32", "[1]", 0, 4) + "," + entry("x", "F32", "[1]", 0, 4) + "}", new byte[4])));
     assertTrue(e.getMessage().contains("malformed header JSON: Duplicate field 'x'"), e.getMessage());
@@ -198,6 +198,67 @@ class SafeTensorsTest {
     assertOpenFails(header("{" + entry("x", "F32", "[3]", 0, 8) + "}", d),
         "tensor x: data_offsets [0,8] hold 8 bytes but F32 [3] needs 12");
     assertOpenFails(header("{" + entry("x", "F128", "[1]", 0, 8) + "}", d), "tensor x: unknown dtype \"F128\"");
+  }
+
+  /** Byte ranges must tile the data section in offset order (header order may differ): no gap, overlap or trailing byte. */
+  @Test
+  void rangesTileTheDataSectionExactly() throws IOException {
+    byte[] d = new byte[16];
+    // header order differs from offset order, as in files PyTorch writes: fine
+    try (SafeTensors st = SafeTensors.open(header("{" + entry("b", "F32", "[2]", 8, 16) + "," + entry("a", "F32", "[2]", 0, 8) + ","
+        + entry("none", "F32", "[0]", 8, 8) + "}", d))) {
+      assertEquals(List.of("b", "a", "none"), List.copyOf(st.tensors().keySet()));
+    }
+    assertOpenFails(header("{" + entry("a", "F32", "[2]", 0, 8) + "," + entry("b", "F32", "[2]", 4, 12) + "}", d),
+        "tensor b: data_offsets [4,12] overlap those of tensor a [0,8]");
+    assertOpenFails(header("{" + entry("a", "F32", "[2]", 0, 8) + "," + entry("b", "F32", "[1]", 12, 16) + "}", d),
+        "tensor b: data_offsets [12,16] leave a gap of 4 bytes after tensor a [0,8]");
+    assertOpenFails(header("{" + entry("a", "F32", "[2]", 8, 16) + "}", d),
+        "tensor a: data_offsets [8,16] leave a gap of 8 bytes after the start of the data section");
+    assertOpenFails(header("{" + entry("a", "F32", "[2]", 0, 8) + "," + entry("b", "F32", "[2]", 0, 8) + "}", d),
+        "tensor b: data_offsets [0,8] overlap those of tensor a [0,8]");
+    assertOpenFails(header("{" + entry("a", "F32", "[3]", 0, 12) + "}", d),
+        "4 trailing bytes after the last tensor's data (the tensors cover 12 of the 16 bytes after the header); is the header length right?");
+    assertOpenFails(header("{}", new byte[1]),
+        "1 trailing byte after the last tensor's data (the tensors cover 0 of the 1 bytes after the header); is the header length right?");
+  }
+
+  /**
+   * The header ends where its length says: only spaces may pad it. A length one short of the padded header (the
+   * reported bug: NaN logits, exit 0) leaves a trailing byte; other whitespace or bytes are not padding.
+   */
+  @Test
+  void headerEndsWhereItsLengthSays() throws IOException {
+    Path good = dir.resolve("good.safetensors");
+    SafeTensorsWriter.write(good, Map.of("x", Tensor.of(new float[] {1, 2, 3, 4}, 4)), null);
+    byte[] bytes = Files.readAllBytes(good);
+    long n = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    assertEquals(' ', bytes[(int) (8 + n - 1)], "the writer pads with spaces");
+    Path bad = dir.resolve("bad.safetensors");
+    ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putLong(0, n - 1);
+    Files.write(bad, bytes);
+    assertOpenFails(bad, "1 trailing byte after the last tensor's data (the tensors cover 16 of the 17 bytes after the header); is the header length right?");
+    for (String padding : new String[] {"\n", "\t", "\r", "\0"}) {
+      assertOpenFails(header("{" + entry("x", "F32", "[1]", 0, 4) + "}" + padding + "  ", new byte[4]), String.format(
+          java.util.Locale.ROOT, "header padding after the JSON object must be spaces, found byte 0x%02x; is the header length right?", (int) padding.charAt(0)));
+    }
+    try (SafeTensors st = SafeTensors.open(header("{" + entry("x", "F32", "[1]", 0, 4) + "}       ", RawFiles.f32(5)))) {
+      assertArrayEquals(new float[] {5}, st.readFloats("x"));
+    }
+    assertOpenFails(header("{" + entry("x", "F32", "[1]", 0, 4) + "}  \u0001", new byte[4]),
+        "unexpected content after the header JSON object; is the header length right?");
+  }
+
+  /** A valid file with a 30 MB metadata string: Jackson's default limit (20 MB) would refuse it; the header limit is 100 MB. */
+  @Test
+  void largeMetadataWithinTheHeaderLimitLoads() throws IOException {
+    Path file = dir.resolve("meta.safetensors");
+    String big = "x".repeat(30_000_000);
+    SafeTensorsWriter.write(file, Map.of("w", Tensor.of(new float[] {1, 2}, 2)), Map.of("notes", big));
+    try (SafeTensors st = SafeTensors.open(file)) {
+      assertEquals(big.length(), st.metadata().get("notes").length());
+      assertArrayEquals(new float[] {1, 2}, st.readFloats("w"));
+    }
   }
 
   /** Corrupting any header byte or cutting the file anywhere gives a WeightException or a readable file, never a crash. */

@@ -80,6 +80,13 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.targetCpu")
   protected String targetCpu;
 
+  /**
+   * Load weights that hold NaN or infinite values. Off by default: such weights make outputs NaN, so the build fails
+   * naming the tensors that hold them.
+   */
+  @Parameter(property = "resnetc.allowNonFinite", defaultValue = "false")
+  protected boolean allowNonFinite;
+
   /** Skip the goal. */
   @Parameter(property = "resnetc.skip", defaultValue = "false")
   protected boolean skip;
@@ -207,7 +214,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   /** Source and resources (weights blob, native libraries) for one model, through the compiler's driver. */
   Generated generate(Model m) throws MojoFailureException {
     try {
-      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile());
+      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile(), allowNonFinite);
       Artifact a = Driver.compile(m.loaded(), g, options()).emit();
       return new Generated(m, a.qualifiedName(), a.source(), a.resources());
     } catch (SpecException e) {
@@ -225,6 +232,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     config.put("plugin", plugin.getGroupId() + ":" + plugin.getArtifactId() + ":" + plugin.getVersion());
     config.put("compiler", implementationStamp());
     config.put("codegen", options.text());
+    config.put("allowNonFinite", String.valueOf(allowNonFinite));
     config.put("spec", rel);
     config.put("seed", String.valueOf(seed));
     config.put("weightsFile", String.valueOf(wfile));

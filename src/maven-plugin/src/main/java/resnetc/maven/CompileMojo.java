@@ -14,6 +14,7 @@ import org.apache.maven.plugin.MojoFailureException;
 import org.apache.maven.plugins.annotations.LifecyclePhase;
 import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
+import resnetc.runtime.AtomicFile;
 
 /**
  * Compiles every model spec under {@code specDirectory} into a Java class (under {@code outputSourceDirectory}, added
@@ -54,16 +55,16 @@ public class CompileMojo extends AbstractResnetcMojo {
           Generated g = generate(m);
           Path javaFile = src.resolve(g.qualifiedName().replace('.', '/') + ".java");
           Files.createDirectories(javaFile.getParent());
-          Files.writeString(javaFile, g.source(), StandardCharsets.UTF_8);
+          AtomicFile.writeString(javaFile, g.source());
           for (var e : g.resources().entrySet()) {
             Path file = res.resolve(e.getKey());
             Files.createDirectories(file.getParent());
-            Files.write(file, e.getValue());
+            AtomicFile.write(file, e.getValue());
           }
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s backend, weights %s, %s) in %.1f s", m.relative(), g.qualifiedName(),
               backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile(), mib(g.bytes()), (System.nanoTime() - t0) / 1e9));
         }
-        Files.writeString(state, expected, StandardCharsets.UTF_8);
+        AtomicFile.writeString(state, expected); // last: an interrupted generation is redone next time
         getLog().info("resnetc: generated " + models.size() + " model(s)");
       }
     } catch (IOException e) {

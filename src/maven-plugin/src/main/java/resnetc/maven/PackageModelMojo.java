@@ -16,6 +16,7 @@ import org.apache.maven.plugins.annotations.Mojo;
 import org.apache.maven.plugins.annotations.Parameter;
 import org.apache.maven.project.MavenProjectHelper;
 import resnetc.packaging.ModelJar;
+import resnetc.runtime.AtomicFile;
 import resnetc.target.Artifact;
 
 /**
@@ -55,7 +56,7 @@ public class PackageModelMojo extends AbstractResnetcMojo {
           long t0 = System.nanoTime();
           Generated g = generate(m);
           ModelJar.write(jar, new Artifact(g.qualifiedName(), g.source(), g.resources()));
-          Files.writeString(stamp, m.hash() + "\n", StandardCharsets.UTF_8);
+          AtomicFile.writeString(stamp, m.hash() + "\n");
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s, class %s) in %.1f s", m.relative(), jar,
               mib(Files.size(jar)), g.qualifiedName(), (System.nanoTime() - t0) / 1e9));
         }

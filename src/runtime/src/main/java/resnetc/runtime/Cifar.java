@@ -1,12 +1,11 @@
 package resnetc.runtime;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
  * CIFAR binary records (label byte, then 1024 R, 1024 G, 1024 B bytes) as raw pixel values 0..255 in NCHW,
- * which is the order the records already use.
+ * which is the order the records already use. {@link InputFile#cifar} reads them a batch at a time.
  */
 public record Cifar(float[] pixels, int[] labels) {
   public static final int RECORD = 1 + 3 * 32 * 32;
@@ -15,24 +14,17 @@ public record Cifar(float[] pixels, int[] labels) {
     return labels.length;
   }
 
-  /** Reads at most {@code limit} records (all when limit <= 0). */
+  /**
+   * Reads at most {@code limit} records (all when limit <= 0) into one array; a file larger than one array holds is
+   * an error (read it a batch at a time with {@link InputFile#cifar}).
+   */
   public static Cifar read(Path file, int limit) throws IOException {
-    long size = Files.size(file);
-    if (size == 0 || size % RECORD != 0) {
-      throw new IllegalArgumentException(file + ": " + size + " bytes is not a whole number of CIFAR records of " + RECORD + " bytes");
+    try (InputFile in = InputFile.cifar(file, limit)) {
+      if (in.count() > InputFile.MAX_ARRAY / (RECORD - 1)) {
+        throw new IllegalArgumentException(file + ": " + in.count() + " records do not fit one array; read them in batches");
+      }
+      InputFile.Batch all = in.next((int) in.count());
+      return new Cifar(all.values(), all.labels());
     }
-    int n = (int) (size / RECORD);
-    if (limit > 0) n = Math.min(n, limit);
-    byte[] bytes = new byte[n * RECORD];
-    try (var in = Files.newInputStream(file)) {
-      in.readNBytes(bytes, 0, bytes.length);
-    }
-    float[] pixels = new float[n * (RECORD - 1)];
-    int[] labels = new int[n];
-    for (int i = 0; i < n; i++) {
-      labels[i] = bytes[i * RECORD] & 0xff;
-      for (int j = 1; j < RECORD; j++) pixels[i * (RECORD - 1) + j - 1] = bytes[i * RECORD + j] & 0xff;
-    }
-    return new Cifar(pixels, labels);
   }
 }

@@ -21,7 +21,7 @@ public abstract class GeneratedModel implements CompiledModel {
   protected GeneratedModel(ModelDescriptor model, int threads) {
     this.model = model;
     this.team = new ThreadTeam(threads);
-    this.work = new Workspace(model.arena(), model.arenaSlack(), model.scratch());
+    this.work = new Workspace(model.arena(), model.arenaSlack(), model.scratch(), model.maxBatch());
     this.nanos = new AtomicLongArray(model.layers().size());
   }
 
@@ -34,7 +34,6 @@ public abstract class GeneratedModel implements CompiledModel {
   @Override
   public final float[] predict(float[] x, int n) {
     CompiledModel.checkInput(this, x.length, n);
-    checkBatch(n);
     Workspace.Buffers b = work.take(n);
     System.arraycopy(x, 0, b.a(), Math.toIntExact(model.input() * n), x.length);
     forward(b.a(), b.s(), n);
@@ -47,16 +46,11 @@ public abstract class GeneratedModel implements CompiledModel {
   @Override
   public final void predict(MemorySegment input, MemorySegment output, int n) {
     CompiledModel.checkSegments(this, input, output, n);
-    checkBatch(n);
     Workspace.Buffers b = work.take(n);
     MemorySegment.copy(input, ValueLayout.JAVA_FLOAT, 0, b.a(), Math.toIntExact(model.input() * n), n * inputSize());
     forward(b.a(), b.s(), n);
     MemorySegment.copy(b.a(), Math.toIntExact(model.output() * n), output, ValueLayout.JAVA_FLOAT, 0, n * model.classes());
     work.give(b);
-  }
-
-  private void checkBatch(int n) {
-    if (n > model.maxBatch()) throw new IllegalArgumentException(name() + " runs at most " + model.maxBatch() + " images per call, got " + n);
   }
 
   /** Adds the time since {@code t0} to layer {@code layer}'s counter and returns now. */

@@ -4,7 +4,10 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Iterator;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Image files to raw model input, the way torchvision's {@code Resize(resize)}, {@code CenterCrop(crop)} do it on a
@@ -31,12 +34,40 @@ public final class Images {
 
   private Images() {}
 
-  /** Raw pixels 0..255, CHW, {@code channels} (3 = RGB, 1 = grayscale) x height x width. */
+  /**
+   * The default limit on an image's pixels (width x height), checked from the file's header before it is decoded:
+   * decoding takes about 20 bytes per pixel, so a small compressed file declaring 20000x20000 pixels would
+   * otherwise take gigabytes. {@code -Dresnetc.maxImagePixels=N} (or the jar's {@code --max-pixels N}) changes it.
+   */
+  public static final long DEFAULT_MAX_PIXELS = 50_000_000;
+
+  /** The system property that overrides {@link #DEFAULT_MAX_PIXELS}. */
+  public static final String MAX_PIXELS_PROPERTY = "resnetc.maxImagePixels";
+
+  /** The pixel limit in force: {@value #MAX_PIXELS_PROPERTY} when set, else {@link #DEFAULT_MAX_PIXELS}. */
+  public static long maxPixels() {
+    String v = System.getProperty(MAX_PIXELS_PROPERTY);
+    if (v == null || v.isBlank()) return DEFAULT_MAX_PIXELS;
+    try {
+      long n = Long.parseLong(v.strip());
+      if (n >= 1) return n;
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException("-D" + MAX_PIXELS_PROPERTY + " needs a positive whole number of pixels, got '" + v + "'");
+  }
+
+  /** Raw pixels 0..255, CHW, {@code channels} (3 = RGB, 1 = grayscale) x height x width; at most {@link #maxPixels()}. */
   public static float[] load(Path file, int channels, int height, int width, Preprocessing p) {
+    return load(file, channels, height, width, p, maxPixels());
+  }
+
+  /** {@link #load(Path, int, int, int, Preprocessing)} refusing images of more than {@code maxPixels} pixels. */
+  public static float[] load(Path file, int channels, int height, int width, Preprocessing p, long maxPixels) {
     if (channels != 3 && channels != 1) {
       throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
     }
-    Decoded d = decode(file, channels);
+    Decoded d = decode(file, channels, maxPixels);
     int[][] planes = d.planes();
     int w = d.width(), h = d.height();
     if (p.resize() > 0) {
@@ -62,16 +93,48 @@ public final class Images {
 
   private record Decoded(int width, int height, int[][] planes) {}
 
-  /** {@code channels} planes of 0..255 values. */
-  private static Decoded decode(Path file, int channels) {
-    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("no such image file: " + file);
+  /** {@code channels} planes of 0..255 values; every failure is an IllegalArgumentException in words. */
+  private static Decoded decode(Path file, int channels, long maxPixels) {
+    if (!Files.exists(file)) throw new IllegalArgumentException("no such image file: " + file);
+    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("cannot read image " + file + ": not a regular file");
     BufferedImage img;
-    try {
-      img = ImageIO.read(file.toFile());
-    } catch (IOException | RuntimeException e) {
-      throw new IllegalArgumentException("cannot read image " + file + ": " + e.getMessage());
+    try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+      if (in == null) throw new IllegalArgumentException("cannot read image " + file + ": the file cannot be opened");
+      Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+      if (!readers.hasNext()) {
+        throw new IllegalArgumentException("cannot read image " + file + ": " + (Files.size(file) == 0 ? "the file is empty"
+            : "not a PNG, JPEG, BMP or GIF file"));
+      }
+      ImageReader reader = readers.next();
+      String format = reader.getFormatName().toUpperCase(java.util.Locale.ROOT);
+      try {
+        reader.setInput(in, true, true);
+        int w, h;
+        try {
+          w = reader.getWidth(0);
+          h = reader.getHeight(0);
+        } catch (IOException | RuntimeException e) {
+          throw new IllegalArgumentException("cannot read image " + file + ": its " + format + " header is damaged" + detail(e));
+        }
+        if (w < 1 || h < 1) throw new IllegalArgumentException("cannot read image " + file + ": its header declares " + w + "x" + h + " pixels");
+        if ((long) w * h > maxPixels) {
+          throw new IllegalArgumentException("image " + file + " is " + w + "x" + h + " = " + (long) w * h + " pixels, more than the limit of "
+              + maxPixels + " (raise it with --max-pixels or -D" + MAX_PIXELS_PROPERTY + ")");
+        }
+        try {
+          img = reader.read(0);
+        } catch (IOException | RuntimeException e) {
+          throw new IllegalArgumentException("cannot read image " + file + ": its " + format + " data cannot be decoded (damaged, truncated or unsupported)" + detail(e));
+        } catch (OutOfMemoryError e) {
+          throw new IllegalArgumentException("image " + file + " (" + w + "x" + h + " pixels) does not fit in memory; give the JVM more (-Xmx)");
+        }
+      } finally {
+        reader.dispose();
+      }
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read image " + file + ": an I/O error" + detail(e));
     }
-    if (img == null) throw new IllegalArgumentException("cannot read image " + file + ": not a PNG, JPEG, BMP or GIF file");
+    if (img == null) throw new IllegalArgumentException("cannot read image " + file + ": the file holds no image");
     int w = img.getWidth(), h = img.getHeight();
     int[][] planes = new int[channels][];
     if (img.getType() == BufferedImage.TYPE_BYTE_GRAY || img.getType() == BufferedImage.TYPE_USHORT_GRAY) {
@@ -94,6 +157,17 @@ public final class Images {
       }
     }
     return new Decoded(w, h, planes);
+  }
+
+  /** The decoder's own words for what went wrong, without exception class names, as "; the decoder says: ..." (or empty). */
+  private static String detail(Throwable e) {
+    String message = null;
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t.getMessage() != null && !t.getMessage().isBlank()) message = t.getMessage();
+    }
+    if (message == null) return "";
+    message = message.replaceAll("(?:[a-z][\\w$]*\\.)+[A-Z][\\w$]*(?:Exception|Error): ?", "").strip();
+    return message.isEmpty() ? "" : "; the decoder says: " + message;
   }
 
   /** Center crop to cw x ch, zero padding where the crop is larger than the image (torchvision's CenterCrop). */

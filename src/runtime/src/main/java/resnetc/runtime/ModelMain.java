@@ -36,14 +36,15 @@ public final class ModelMain {
         --output FILE       write the outputs as little-endian float32 [N, classes]
         --limit N           use only the first N inputs
         --batch B           images per predict call (default 32)
-        --threads T         threads of the model (default: all cores)
+        --threads T         threads of the model (default: all cores; at most 8 per core)
         --seconds S         --bench: how long to measure (default 10)
         --warmup S          --bench: warm up for S seconds or 20 runs, whichever is first (default 2)
         --profile           --bench: also each layer's median time per run, GFLOP/s and share of the total
+        --max-pixels N      refuse images of more than N pixels, read from their header (default %d)
         --model-class NAME  run this model class instead of the manifest's Resnetc-Model
         --no-vector         do not relaunch the JVM with --add-modules jdk.incubator.vector
         --help              print this text
-      """;
+      """.formatted(Images.DEFAULT_MAX_PIXELS);
 
   private ModelMain() {}
 
@@ -72,9 +73,9 @@ public final class ModelMain {
       CompiledModel model = modelOverride != null ? modelOverride : loadModel(o.modelClass, o.threads);
       try {
         if (o.bench) bench(model, o, out);
-        else if (o.cifar != null) cifar(model, o, out);
-        else if (o.f32 != null) f32(model, o, out);
-        else images(model, o, out);
+        else if (o.cifar != null) cifar(model, o, out, err);
+        else if (o.f32 != null) f32(model, o, out, err);
+        else images(model, o, out, err);
       } finally {
         if (modelOverride == null) model.close();
       }
@@ -111,6 +112,7 @@ public final class ModelMain {
     final List<Path> images = new ArrayList<>();
     int limit, batch = 32;
     Integer threads;
+    long maxPixels = Images.maxPixels();
     double seconds = 10, warmup = 2;
     boolean bench, profile, help;
     String modelClass;
@@ -136,7 +138,7 @@ public final class ModelMain {
           case "--no-vector" -> {} // only matters before the JVM is relaunched
           case "--" -> positionalOnly = true;
           case "--input-cifar", "--input-f32", "--output", "--limit", "--batch", "--threads", "--seconds", "--warmup",
-              "--model-class" -> {
+              "--model-class", "--max-pixels" -> {
             String v = inline != null ? inline : i + 1 < args.length ? args[++i] : null;
             if (v == null) throw new IllegalArgumentException(a + " needs a value (see --help)");
             o.set(a, v);
@@ -160,19 +162,22 @@ public final class ModelMain {
         case "--seconds" -> seconds = seconds(option, v);
         case "--warmup" -> warmup = seconds(option, v);
         case "--model-class" -> modelClass = v;
+        case "--max-pixels" -> maxPixels = positive(option, v);
         default -> throw new AssertionError(option);
       }
     }
 
     /** Exactly one kind of input, and input files that exist (before loading a possibly large model). */
-    void check() {
+    void check() throws IOException {
       int modes = (bench ? 1 : 0) + (cifar != null ? 1 : 0) + (f32 != null ? 1 : 0) + (images.isEmpty() ? 0 : 1);
       if (modes == 0) throw new IllegalArgumentException("no input: give image files, --input-cifar, --input-f32 or --bench (see --help)");
       if (modes > 1) throw new IllegalArgumentException("give only one of: image files, --input-cifar, --input-f32, --bench");
       if (bench && output != null) throw new IllegalArgumentException("--output does not apply to --bench");
       if (profile && !bench) throw new IllegalArgumentException("--profile needs --bench");
+      if (threads != null) ThreadTeam.checkThreads(threads);
       List<Path> inputs = cifar != null ? List.of(cifar) : f32 != null ? List.of(f32) : images;
-      for (Path p : inputs) if (!Files.isRegularFile(p)) throw new IllegalArgumentException("no such file: " + p);
+      for (Path p : inputs) InputFile.checkReadable(p);
+      if (output != null && Files.isDirectory(output)) throw new IllegalArgumentException("--output " + output + " is a directory");
     }
 
     private static int positive(String option, String v) {
@@ -239,63 +244,73 @@ public final class ModelMain {
 
   // ---- modes ----
 
-  private static void cifar(CompiledModel m, Options o, PrintStream out) throws IOException {
+  private static void cifar(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
     if (m.channels() != 3 || m.height() != 32 || m.width() != 32) {
       throw new IllegalArgumentException(m.name() + " takes " + shape(m) + " images; CIFAR records are 3x32x32");
     }
-    Cifar data = Cifar.read(o.cifar, o.limit);
-    float[] x = m.preprocessing().apply(data.pixels(), 3, 32 * 32);
-    float[] y = predictAll(m, x, data.count(), o.batch);
-    int correct = 0;
-    for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * m.classes(), m.classes()) == data.labels()[i]) correct++;
-    if (o.output != null) F32.write(o.output, y);
-    out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / data.count());
-    out.println("correct: " + correct + "/" + data.count());
-  }
-
-  private static void f32(CompiledModel m, Options o, PrintStream out) throws IOException {
-    float[] x = F32.read(o.f32);
-    int size = m.inputSize();
-    if (x.length == 0 || x.length % size != 0) {
-      throw new IllegalArgumentException(o.f32 + ": " + x.length + " floats is not a whole number of " + m.name()
-          + " inputs of " + shape(m) + " = " + size + " floats");
-    }
-    int n = x.length / size;
-    if (o.limit > 0 && o.limit < n) {
-      n = o.limit;
-      x = Arrays.copyOf(x, n * size);
-    }
-    float[] y = predictAll(m, x, n, o.batch);
-    if (o.output != null) {
-      F32.write(o.output, y);
-      out.println("wrote " + n + " x " + m.classes() + " outputs to " + o.output);
-    } else {
-      for (int i = 0; i < n; i++) out.println(i + ": " + className(m, F32.argmax(y, i * m.classes(), m.classes())));
-    }
-  }
-
-  private static void images(CompiledModel m, Options o, PrintStream out) throws IOException {
-    List<Path> files = o.limit > 0 && o.limit < o.images.size() ? o.images.subList(0, o.limit) : o.images;
-    int size = m.inputSize(), classes = m.classes(), plane = m.height() * m.width();
-    float[] all = o.output != null ? new float[Math.multiplyExact(files.size(), classes)] : null;
-    for (int s = 0; s < files.size(); s += o.batch) {
-      int b = Math.min(o.batch, files.size() - s);
-      float[] x = new float[b * size];
-      for (int i = 0; i < b; i++) {
-        float[] px = Images.load(files.get(s + i), m.channels(), m.height(), m.width(), m.preprocessing());
-        System.arraycopy(px, 0, x, i * size, size);
+    Accuracy score = new Accuracy();
+    try (InputFile in = InputFile.cifar(o.cifar, o.limit); AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null) {
+      for (InputFile.Batch b; (b = in.next(o.batch)) != null; ) {
+        float[] y = predict(m, m.preprocessing().apply(b.values(), 3, 32 * 32), b.count());
+        score.add(y, b.labels(), b.count(), m.classes());
+        if (file != null) F32.write(file.stream(), y, 0, y.length);
       }
-      float[] y = predict(m, m.preprocessing().apply(x, m.channels(), plane), b);
-      if (all != null) System.arraycopy(y, 0, all, s * classes, y.length);
-      for (int i = 0; i < b; i++) {
-        double[] p = probabilities(y, i * classes, classes);
-        out.println(files.get(s + i));
-        for (int c : top(p, 5)) {
-          out.printf(Locale.ROOT, "  %.4f  %d%s%n", p[c], c, c < m.labels().size() ? "  " + m.labels().get(c) : "");
+      if (file != null) file.commit();
+    }
+    out.println(score.line());
+    out.println("correct: " + score.correct() + "/" + score.images());
+    if (score.warning() != null) err.println(score.warning());
+  }
+
+  private static void f32(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
+    Accuracy score = new Accuracy();
+    try (InputFile in = InputFile.f32(o.f32, m.inputSize(), m.name() + " inputs of " + shape(m), o.limit);
+        AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null) {
+      for (InputFile.Batch b; (b = in.next(o.batch)) != null; ) {
+        float[] y = predict(m, b.values(), b.count());
+        long first = score.images();
+        score.add(y, null, b.count(), m.classes());
+        if (file != null) {
+          F32.write(file.stream(), y, 0, y.length);
+        } else {
+          for (int i = 0; i < b.count(); i++) out.println((first + i) + ": " + className(m, F32.argmax(y, i * m.classes(), m.classes())));
         }
       }
+      if (file != null) {
+        file.commit();
+        out.println("wrote " + score.images() + " x " + m.classes() + " outputs to " + o.output);
+      }
     }
-    if (all != null) F32.write(o.output, all);
+    if (score.warning() != null) err.println(score.warning());
+  }
+
+  private static void images(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
+    List<Path> files = o.limit > 0 && o.limit < o.images.size() ? o.images.subList(0, o.limit) : o.images;
+    int size = m.inputSize(), classes = m.classes(), plane = m.height() * m.width();
+    int batch = InputFile.checkBatch(o.batch, size);
+    Accuracy score = new Accuracy();
+    try (AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null) {
+      for (int s = 0; s < files.size(); s += batch) {
+        int b = Math.min(batch, files.size() - s);
+        float[] x = new float[b * size];
+        for (int i = 0; i < b; i++) {
+          float[] px = Images.load(files.get(s + i), m.channels(), m.height(), m.width(), m.preprocessing(), o.maxPixels);
+          System.arraycopy(px, 0, x, i * size, size);
+        }
+        float[] y = predict(m, m.preprocessing().apply(x, m.channels(), plane), b);
+        score.add(y, null, b, classes);
+        if (file != null) F32.write(file.stream(), y, 0, y.length);
+        for (int i = 0; i < b; i++) {
+          double[] p = probabilities(y, i * classes, classes);
+          out.println(files.get(s + i));
+          for (int c : top(p, 5)) {
+            out.printf(Locale.ROOT, "  %.4f  %d%s%n", p[c], c, c < m.labels().size() ? "  " + m.labels().get(c) : "");
+          }
+        }
+      }
+      if (file != null) file.commit();
+    }
+    if (score.warning() != null) err.println(score.warning());
   }
 
   /**
@@ -307,8 +322,8 @@ public final class ModelMain {
     if (o.profile && m.layers().isEmpty()) {
       throw new IllegalArgumentException(m.name() + " records no per-layer times (compiled by an older resnetc?); --profile needs them");
     }
-    int b = o.batch;
-    float[] x = new float[Math.multiplyExact(b, m.inputSize())];
+    int b = InputFile.checkBatch(o.batch, m.inputSize());
+    float[] x = new float[b * m.inputSize()];
     Random random = new Random(42);
     for (int i = 0; i < x.length; i++) x[i] = (float) random.nextGaussian();
 
@@ -355,19 +370,6 @@ public final class ModelMain {
   }
 
   // ---- helpers ----
-
-  /** Runs {@code n} inputs in batches of at most {@code batch}; returns [n, classes]. */
-  private static float[] predictAll(CompiledModel m, float[] x, int n, int batch) {
-    int size = m.inputSize(), classes = m.classes();
-    if (n <= batch) return predict(m, x.length == n * size ? x : Arrays.copyOf(x, n * size), n);
-    float[] y = new float[Math.multiplyExact(n, classes)];
-    for (int s = 0; s < n; s += batch) {
-      int b = Math.min(batch, n - s);
-      float[] out = predict(m, Arrays.copyOfRange(x, s * size, (s + b) * size), b);
-      System.arraycopy(out, 0, y, s * classes, b * classes);
-    }
-    return y;
-  }
 
   private static float[] predict(CompiledModel m, float[] x, int batch) {
     float[] y = m.predict(x, batch);

@@ -7,11 +7,15 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.nio.file.attribute.UserPrincipal;
@@ -31,8 +35,10 @@ import java.util.Set;
  *
  * <p>Many processes may start at once: each writes a private temp file in the target directory and renames it into
  * place atomically, so a reader never sees a half-written library, and a file with the right hash is reused as is.
- * A cached file whose hash is wrong is replaced (never rewritten in place: another process may have it mapped).
- * Directories that others can write to are not used, since a swapped file would run as our code.
+ * A cached file is loaded only when it is a regular file (not a symbolic link), owned by us, writable by nobody else
+ * and of the right hash; otherwise it is replaced (never rewritten in place: another process may have it mapped).
+ * Directories that others own or can write to, and a hash directory that is a link, are not used, since a swapped
+ * file would run as our code.
  */
 public final class NativeLibrary {
   public static final String INDEX = "native/index.txt";
@@ -132,6 +138,8 @@ public final class NativeLibrary {
 
   private static Path install(Path dir, String file, byte[] bytes, String hash) throws IOException {
     createPrivateDirectories(dir);
+    // ours are made as directories; a link could lead anywhere
+    if (Files.isSymbolicLink(dir)) throw new IOException(dir + " is a symbolic link, not a directory resnetc made");
     Path target = dir.resolve(file);
     // A file we create tells who we are, also where user.name has no account behind it (containers).
     Path tmp = Files.createTempFile(dir, file + ".", ".tmp");
@@ -139,9 +147,10 @@ public final class NativeLibrary {
       UserPrincipal me = Files.getOwner(tmp);
       checkPrivate(dir.getParent(), me);
       checkPrivate(dir, me);
-      if (Files.isRegularFile(target) && hash.equals(sha256(Files.readAllBytes(target)))) return target;
+      if (trusted(target, me, hash)) return target;
       Files.write(tmp, bytes);
       try {
+        // replaces whatever is there, a link included (the link, never what it points to)
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {
         Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
@@ -149,6 +158,33 @@ public final class NativeLibrary {
       return target;
     } finally {
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /**
+   * Whether a cached library may be loaded as it is: a regular file, not a symbolic link (which could point at any
+   * file), owned by us, writable by nobody else, and with the expected hash (read without following links).
+   */
+  static boolean trusted(Path target, UserPrincipal me, String hash) throws IOException {
+    PosixFileAttributeView view = Files.getFileAttributeView(target, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+    try {
+      if (view != null) {
+        PosixFileAttributes a = view.readAttributes();
+        Set<PosixFilePermission> p = a.permissions();
+        if (!a.isRegularFile() || !a.owner().equals(me) || p.contains(PosixFilePermission.GROUP_WRITE)
+            || p.contains(PosixFilePermission.OTHERS_WRITE)) {
+          return false;
+        }
+      } else if (!Files.isRegularFile(target, LinkOption.NOFOLLOW_LINKS)) {
+        return false;
+      }
+      try (var in = Files.newInputStream(target, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+        return hash.equals(sha256(in.readAllBytes()));
+      }
+    } catch (java.nio.file.NoSuchFileException e) {
+      return false;
+    } catch (FileSystemException e) {
+      return false; // e.g. swapped for a link after the check (O_NOFOLLOW): replace it
     }
   }
 

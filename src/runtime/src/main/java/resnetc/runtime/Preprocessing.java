@@ -8,6 +8,41 @@ import java.util.Arrays;
  * brought to the input size (shorter side to {@code resize}, then a center crop of {@code crop}).
  */
 public record Preprocessing(float div, float[] mean, float[] std, int resize, int crop) {
+  /** Keeps its own copies, so a caller's array (or a model's shared constant) never changes it afterwards. */
+  public Preprocessing {
+    if (mean.length != std.length) throw new IllegalArgumentException("mean has " + mean.length + " values, std " + std.length);
+    mean = mean.clone();
+    std = std.clone();
+  }
+
+  /** The per-channel means; a copy, so writing to it changes nothing else. */
+  @Override
+  public float[] mean() {
+    return mean.clone();
+  }
+
+  /** The per-channel standard deviations; a copy, so writing to it changes nothing else. */
+  @Override
+  public float[] std() {
+    return std.clone();
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof Preprocessing p && Float.compare(div, p.div) == 0 && java.util.Arrays.equals(mean, p.mean)
+        && java.util.Arrays.equals(std, p.std) && resize == p.resize && crop == p.crop;
+  }
+
+  @Override
+  public int hashCode() {
+    return java.util.Objects.hash(div, java.util.Arrays.hashCode(mean), java.util.Arrays.hashCode(std), resize, crop);
+  }
+
+  @Override
+  public String toString() {
+    return "Preprocessing[div=" + div + ", mean=" + java.util.Arrays.toString(mean) + ", std=" + java.util.Arrays.toString(std)
+        + ", resize=" + resize + ", crop=" + crop + "]";
+  }
   public static Preprocessing identity(int channels) {
     float[] zero = new float[channels], one = new float[channels];
     Arrays.fill(one, 1);

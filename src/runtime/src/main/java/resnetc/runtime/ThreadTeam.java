@@ -28,13 +28,31 @@ public final class ThreadTeam implements AutoCloseable {
   private volatile Job current;
   private volatile boolean closed;
 
+  /** Threads per available processor a team may have at most (more only adds switching and memory). */
+  public static final int MAX_THREADS_PER_PROCESSOR = 8;
+
   public ThreadTeam(int threads) {
-    if (threads < 1) throw new IllegalArgumentException("threads must be at least 1, got " + threads);
+    checkThreads(threads);
     workers = new Worker[threads - 1];
     for (int i = 0; i < workers.length; i++) {
       workers[i] = new Worker(this, "resnetc-" + (i + 1));
       workers[i].start();
     }
+  }
+
+  /** The most threads a team may have here: {@link #MAX_THREADS_PER_PROCESSOR} per available processor. */
+  public static int maxThreads() {
+    return MAX_THREADS_PER_PROCESSOR * Runtime.getRuntime().availableProcessors();
+  }
+
+  /** Checks a thread count before any thread starts; the message states the bound. */
+  public static int checkThreads(int threads) {
+    int most = maxThreads();
+    if (threads < 1 || threads > most) {
+      throw new IllegalArgumentException("threads must be between 1 and " + most + " (" + MAX_THREADS_PER_PROCESSOR + " per available processor, "
+          + Runtime.getRuntime().availableProcessors() + " here), got " + threads);
+    }
+    return threads;
   }
 
   /** Team size including the calling thread. */

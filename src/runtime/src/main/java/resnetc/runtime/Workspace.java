@@ -13,20 +13,53 @@ public final class Workspace {
   public record Buffers(int batch, float[] a, float[] s) {}
 
   private final long arenaPerImage, scratchPerImage;
-  private final int slack;
+  private final int slack, maxBatch;
   private final AtomicReference<Buffers> spare = new AtomicReference<>();
 
   public Workspace(long arenaPerImage, int slack, long scratchPerImage) {
+    this(arenaPerImage, slack, scratchPerImage, Integer.MAX_VALUE);
+  }
+
+  /** With a model's own limit besides the arrays' ({@code ModelDescriptor.maxBatch}: its task counts must fit an int too). */
+  public Workspace(long arenaPerImage, int slack, long scratchPerImage, int modelMaxBatch) {
+    if (arenaPerImage < 0 || slack < 0 || scratchPerImage < 0 || slack > InputFile.MAX_ARRAY) {
+      throw new IllegalArgumentException("arena, slack and scratch sizes must be non-negative");
+    }
     this.arenaPerImage = arenaPerImage;
     this.slack = slack;
     this.scratchPerImage = scratchPerImage;
+    this.maxBatch = Math.min(modelMaxBatch, maxBatch(arenaPerImage, slack, scratchPerImage));
   }
 
+  /**
+   * The batch limit of a generated model, the same rule for both backends: the most images per call whose
+   * activation arena (with its slack) and scratch each fit one Java array, so every offset into them is an int.
+   */
+  public static int maxBatch(long arenaPerImage, int slack, long scratchPerImage) {
+    long most = Integer.MAX_VALUE;
+    if (arenaPerImage > 0) most = Math.min(most, (InputFile.MAX_ARRAY - slack) / arenaPerImage);
+    if (scratchPerImage > 0) most = Math.min(most, InputFile.MAX_ARRAY / scratchPerImage);
+    return (int) most;
+  }
+
+  /** The most images one call may run (see {@link #maxBatch(long, int, long)}). */
+  public int maxBatch() {
+    return maxBatch;
+  }
+
+  /**
+   * The buffers for a call of {@code n} images, the spare ones when they fit.
+   *
+   * @throws IllegalArgumentException before allocating anything, when {@code n} is above {@link #maxBatch()}
+   */
   public Buffers take(int n) {
+    if (n < 1 || n > maxBatch) {
+      throw new IllegalArgumentException("batch " + n + " is out of range: a model runs 1 to " + maxBatch
+          + " images per call (its activation arena must fit one Java array); split the input into smaller batches");
+    }
     Buffers b = spare.getAndSet(null);
     if (b != null && b.batch() == n) return b;
-    return new Buffers(n, new float[Math.toIntExact(Math.addExact(Math.multiplyExact(arenaPerImage, n), slack))],
-        new float[Math.toIntExact(Math.multiplyExact(scratchPerImage, n))]);
+    return new Buffers(n, new float[(int) (arenaPerImage * n + slack)], new float[(int) (scratchPerImage * n)]);
   }
 
   public void give(Buffers b) {

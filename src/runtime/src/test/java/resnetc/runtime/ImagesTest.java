@@ -106,4 +106,71 @@ class ImagesTest {
     e = assertThrows(IllegalArgumentException.class, () -> Images.load(ok, 4, 4, 4, Preprocessing.identity(4)));
     assertTrue(e.getMessage().contains("not 4"), e.getMessage());
   }
+
+  /** A PNG that is only a signature, an IHDR chunk declaring w x h RGB pixels and IEND: no pixel data at all. */
+  private Path headerOnlyPng(int w, int h) throws Exception {
+    var out = new java.io.ByteArrayOutputStream();
+    out.write(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'});
+    chunk(out, "IHDR", java.nio.ByteBuffer.allocate(13).putInt(w).putInt(h).put((byte) 8).put((byte) 2).array());
+    chunk(out, "IEND", new byte[0]);
+    return Files.write(dir.resolve("huge.png"), out.toByteArray());
+  }
+
+  private static void chunk(java.io.ByteArrayOutputStream out, String type, byte[] data) {
+    byte[] t = type.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    var crc = new java.util.zip.CRC32();
+    crc.update(t);
+    crc.update(data);
+    out.writeBytes(java.nio.ByteBuffer.allocate(4).putInt(data.length).array());
+    out.writeBytes(t);
+    out.writeBytes(data);
+    out.writeBytes(java.nio.ByteBuffer.allocate(4).putInt((int) crc.getValue()).array());
+  }
+
+  /** 20000x20000 pixels declared by a 57-byte file: refused from its header, before decoding would take gigabytes. */
+  @Test
+  void imagesAboveThePixelLimitAreRefusedFromTheirHeader() throws Exception {
+    Path huge = headerOnlyPng(20000, 20000);
+    var e = assertThrows(IllegalArgumentException.class, () -> Images.load(huge, 3, 4, 4, Preprocessing.identity(3)));
+    assertEquals("image " + huge + " is 20000x20000 = 400000000 pixels, more than the limit of " + Images.DEFAULT_MAX_PIXELS
+        + " (raise it with --max-pixels or -Dresnetc.maxImagePixels)", e.getMessage());
+    Path small = gradient(12, 10);
+    e = assertThrows(IllegalArgumentException.class, () -> Images.load(small, 3, 4, 4, Preprocessing.identity(3), 119));
+    assertTrue(e.getMessage().contains("12x10 = 120 pixels, more than the limit of 119"), e.getMessage());
+    assertEquals(48, Images.load(small, 3, 4, 4, Preprocessing.identity(3), 120).length);
+    System.setProperty(Images.MAX_PIXELS_PROPERTY, "100");
+    try {
+      assertEquals(100, Images.maxPixels());
+      assertThrows(IllegalArgumentException.class, () -> Images.load(small, 3, 4, 4, Preprocessing.identity(3)));
+      System.setProperty(Images.MAX_PIXELS_PROPERTY, "lots");
+      e = assertThrows(IllegalArgumentException.class, Images::maxPixels);
+      assertTrue(e.getMessage().contains("resnetc.maxImagePixels needs a positive whole number"), e.getMessage());
+    } finally {
+      System.clearProperty(Images.MAX_PIXELS_PROPERTY);
+    }
+  }
+
+  /** Damaged files are described in words: never a JDK exception class name. */
+  @Test
+  void damagedImagesAreDescribedInWords() throws Exception {
+    byte[] png = Files.readAllBytes(gradient(64, 64));
+    Path truncated = Files.write(dir.resolve("truncated.png"), java.util.Arrays.copyOf(png, png.length - 40));
+    Path noPixels = headerOnlyPng(8, 8);
+    byte[] header = png.clone();
+    header[16] = (byte) 0x80; // width 2^31 + 64: negative in the IHDR's signed reading
+    Path badHeader = Files.write(dir.resolve("bad-header.png"), header);
+    Path empty = Files.write(dir.resolve("empty.png"), new byte[0]);
+    for (Path p : new Path[] {truncated, noPixels, badHeader, empty}) {
+      var e = assertThrows(IllegalArgumentException.class, () -> Images.load(p, 3, 4, 4, Preprocessing.identity(3)));
+      String m = e.getMessage();
+      assertTrue(m.startsWith("cannot read image " + p + ": "), m);
+      assertFalse(m.matches("(?s).*\\b(java|javax)\\.[a-z.]+[A-Z]\\w*(Exception|Error).*"), "class name in: " + m);
+    }
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Images.load(truncated, 3, 4, 4, Preprocessing.identity(3)))
+        .getMessage().contains("PNG data cannot be decoded (damaged, truncated or unsupported)"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Images.load(empty, 3, 4, 4, Preprocessing.identity(3)))
+        .getMessage().endsWith("the file is empty"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Images.load(Path.of("/dev/null"), 3, 4, 4, Preprocessing.identity(3)))
+        .getMessage().endsWith("not a regular file"));
+  }
 }

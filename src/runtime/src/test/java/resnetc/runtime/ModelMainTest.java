@@ -280,6 +280,72 @@ class ModelMainTest {
     assertUserError(run(picky, "--bench"), "batch too large");
   }
 
+  /** Outputs over NaN are never scored silently: the accuracy line says how many images had non-finite outputs. */
+  @Test
+  void nonFiniteOutputsAreNeverScoredSilently() throws Exception {
+    byte[] records = new byte[4 * Cifar.RECORD]; // all label 0, all pixels 0: TinyModel predicts class 0
+    Path file = Files.write(dir.resolve("zeros.bin"), records);
+    CompiledModel nan = new TinyModel() {
+      @Override
+      public float[] predict(float[] nchw, int batch) {
+        float[] y = super.predict(nchw, batch);
+        java.util.Arrays.fill(y, 0, 10, Float.NaN); // the first image of each batch
+        return y;
+      }
+    };
+    Result r = run(nan, "--input-cifar", file.toString(), "--batch", "2");
+    assertEquals(0, r.code(), r.err());
+    assertTrue(r.out().contains("accuracy: 0.5000 (not meaningful: 2 of 4 images have non-finite outputs, counted as wrong)\n"), r.out());
+    assertTrue(r.err().startsWith("warning: 2 of 4 images have NaN or infinite outputs"), r.err());
+    Path in = dir.resolve("in.f32");
+    F32.write(in, inputs(3, 32, i -> 1));
+    r = run(nan, "--input-f32", in.toString(), "--batch", "2", "--output", dir.resolve("y.f32").toString());
+    assertTrue(r.err().startsWith("warning: 2 of 3 images have NaN or infinite outputs"), r.err());
+    r = run(new TinyModel(), "--input-cifar", file.toString());
+    assertTrue(r.out().contains("accuracy: 1.0000\n") && r.err().isEmpty(), r.toString());
+  }
+
+  @Test
+  void limitsAndSpecialFilesAreOneLineErrors() throws Exception {
+    int most = ThreadTeam.maxThreads();
+    assertUserError(run(null, "--model-class", TinyModel.class.getName(), "--threads", "32768", "--bench"),
+        "threads must be between 1 and " + most);
+    assertUserError(run(new TinyModel(), "--bench", "--batch", "1000000"), "--batch 1000000 is too large");
+    assertUserError(run(new TinyModel(), "--input-f32", "/dev/null"), "/dev/null is not a regular file");
+    assertUserError(run(new TinyModel(), "--input-cifar", dir.toString()), "is a directory");
+    Path in = dir.resolve("in.f32");
+    F32.write(in, inputs(2, 32, i -> 1));
+    Path nowhere = dir.resolve("missing/out.f32");
+    assertUserError(run(new TinyModel(), "--input-f32", in.toString(), "--output", nowhere.toString()), "cannot write " + nowhere);
+    assertUserError(run(new TinyModel(), "--input-f32", in.toString(), "--output", dir.toString()), "is a directory");
+    Path png = dir.resolve("a.png");
+    ImageIO.write(new BufferedImage(12, 10, BufferedImage.TYPE_INT_RGB), "png", png.toFile());
+    assertUserError(run(new TinyModel(8, List.of()), "--max-pixels", "100", png.toString()), "more than the limit of 100");
+    assertEquals(0, run(new TinyModel(8, List.of()), "--max-pixels", "120", png.toString()).code());
+  }
+
+  /** A failed write (here: a model failing on the second batch) leaves an existing output file as it was. */
+  @Test
+  void aFailedRunLeavesThePreviousOutputIntact() throws Exception {
+    Path in = dir.resolve("in.f32"), out = dir.resolve("out.f32");
+    F32.write(in, inputs(4, 32, i -> 1));
+    F32.write(out, new float[] {42});
+    CompiledModel failsLate = new TinyModel() {
+      int calls;
+
+      @Override
+      public float[] predict(float[] nchw, int batch) {
+        if (++calls == 2) throw new IllegalStateException("the second batch failed");
+        return super.predict(nchw, batch);
+      }
+    };
+    assertUserError(run(failsLate, "--input-f32", in.toString(), "--output", out.toString(), "--batch", "2"), "the second batch failed");
+    assertArrayEquals(new float[] {42}, F32.read(out));
+    try (var files = Files.list(dir)) {
+      assertEquals(2, files.count(), "no temporary file left");
+    }
+  }
+
   @Test
   void helpPrintsUsage() {
     Result r = run(null, "--help");

@@ -2,6 +2,7 @@ package resnetc.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -90,6 +91,65 @@ class NativeLibraryTest {
     Files.write(p, "truncated".getBytes(StandardCharsets.UTF_8));
     assertEquals(p, NativeLibrary.extract(l, "toy", HERE, List.of(tmp)));
     assertArrayEquals(LIB, Files.readAllBytes(p));
+  }
+
+  /**
+   * A cached "library" that is a symbolic link to a file outside the cache, even one with the right bytes (so the
+   * hash alone would pass), is never returned: the link is replaced by a file of our own, and its target is untouched.
+   */
+  @Test
+  void aCachedSymlinkIsReplacedNotFollowed() throws Exception {
+    ClassLoader l = jarLike(resources(LIB));
+    Path cache = tmp.resolve("cache");
+    Path p = NativeLibrary.extract(l, "toy", HERE, List.of(cache));
+    Path outside = Files.write(tmp.resolve("elsewhere.so"), LIB);
+    Files.delete(p);
+    Files.createSymbolicLink(p, outside);
+    assertEquals(p, NativeLibrary.extract(l, "toy", HERE, List.of(cache)));
+    assertFalse(Files.isSymbolicLink(p), "the link was replaced");
+    assertArrayEquals(LIB, Files.readAllBytes(p));
+    assertArrayEquals(LIB, Files.readAllBytes(outside), "the link's target is left alone");
+  }
+
+  @Test
+  void aCachedFileOthersCanWriteIsReplaced() throws Exception {
+    Assumptions.assumeTrue(tmp.getFileSystem().supportedFileAttributeViews().contains("posix"));
+    ClassLoader l = jarLike(resources(LIB));
+    Path p = NativeLibrary.extract(l, "toy", HERE, List.of(tmp));
+    Files.setPosixFilePermissions(p, PosixFilePermissions.fromString("rw-rw-rw-"));
+    Object inode = Files.readAttributes(p, BasicFileAttributes.class).fileKey();
+    assertEquals(p, NativeLibrary.extract(l, "toy", HERE, List.of(tmp)));
+    assertNotEquals(inode, Files.readAttributes(p, BasicFileAttributes.class).fileKey(), "a new file, not the writable one");
+    assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(p)));
+  }
+
+  /** Needs root (to give a file away); CI runs as root, elsewhere it is skipped. */
+  @Test
+  void aCachedFileOfAnotherOwnerIsReplaced() throws Exception {
+    ClassLoader l = jarLike(resources(LIB));
+    Path p = NativeLibrary.extract(l, "toy", HERE, List.of(tmp));
+    var users = tmp.getFileSystem().getUserPrincipalLookupService();
+    java.nio.file.attribute.UserPrincipal nobody;
+    try {
+      nobody = users.lookupPrincipalByName("nobody");
+      Files.setOwner(p, nobody);
+    } catch (IOException | UnsupportedOperationException e) {
+      Assumptions.abort("cannot give a file to another user here: " + e);
+      return;
+    }
+    java.nio.file.attribute.UserPrincipal me = Files.getOwner(tmp);
+    assertEquals(p, NativeLibrary.extract(l, "toy", HERE, List.of(tmp)));
+    assertEquals(me, Files.getOwner(p));
+  }
+
+  @Test
+  void aHashDirectoryThatIsALinkIsNotUsed() throws Exception {
+    ClassLoader l = jarLike(resources(LIB));
+    Path real = NativeLibrary.extract(l, "toy", HERE, List.of(tmp.resolve("real")));
+    Path linked = Files.createDirectories(tmp.resolve("linked"));
+    Files.createSymbolicLink(linked.resolve(NativeLibrary.sha256(LIB)), real.getParent());
+    Path p = NativeLibrary.extract(l, "toy", HERE, List.of(linked, tmp.resolve("own")));
+    assertTrue(p.startsWith(tmp.resolve("own")), p.toString());
   }
 
   @Test

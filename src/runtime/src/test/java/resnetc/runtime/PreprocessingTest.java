@@ -1,6 +1,7 @@
 package resnetc.runtime;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 import java.util.Random;
@@ -23,5 +24,23 @@ class PreprocessingTest {
     }
     assertSame(x, p.apply(x, 3, plane));
     for (int i = 0; i < x.length; i++) assertEquals(Float.floatToRawIntBits(expected[i]), Float.floatToRawIntBits(x[i]), "element " + i);
+  }
+
+  /** A caller writing to mean() or std(), or to the arrays it passed in, changes no other instance. */
+  @Test
+  void meanAndStdAreCopies() {
+    float[] mean = {0.5f, 0.25f}, std = {2, 4};
+    Preprocessing p = new Preprocessing(1, mean, std, 0, 0), same = new Preprocessing(1, mean, std, 0, 0);
+    mean[0] = 99;
+    std[1] = 99;
+    p.mean()[1] = 7;
+    p.std()[0] = 7;
+    assertArrayEquals(new float[] {0.5f, 0.25f}, p.mean());
+    assertArrayEquals(new float[] {2, 4}, p.std());
+    assertArrayEquals(new float[] {0.5f, 0.25f}, same.mean());
+    assertEquals(same, p);
+    float[] x = {4, 4};
+    p.apply(x, 2, 1);
+    assertArrayEquals(new float[] {1.75f, 0.9375f}, x);
   }
 }

@@ -122,5 +122,15 @@ class ThreadTeamTest {
     team.close();
     assertThrows(IllegalStateException.class, () -> team.run(3, i -> {}));
     assertThrows(IllegalArgumentException.class, () -> new ThreadTeam(0));
+    int most = ThreadTeam.maxThreads();
+    assertEquals(ThreadTeam.MAX_THREADS_PER_PROCESSOR * Runtime.getRuntime().availableProcessors(), most);
+    int before = Thread.activeCount();
+    var e = assertThrows(IllegalArgumentException.class, () -> new ThreadTeam(32768));
+    assertEquals("threads must be between 1 and " + most + " (8 per available processor, " + Runtime.getRuntime().availableProcessors()
+        + " here), got 32768", e.getMessage());
+    assertTrue(Thread.activeCount() <= before, "no thread was started");
+    try (ThreadTeam full = new ThreadTeam(most)) {
+      assertEquals(most, full.threads());
+    }
   }
 }

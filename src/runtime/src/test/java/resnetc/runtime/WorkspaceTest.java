@@ -3,6 +3,8 @@ package resnetc.runtime;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -23,5 +25,24 @@ class WorkspaceTest {
     w.give(c);
     w.clear();
     assertNotSame(c, w.take(3));
+  }
+
+  /**
+   * ResNet-20's Java class has an arena of 57,360 floats per image: batch 65,536 overflowed an int and threw
+   * ArithmeticException. Now the limit is the largest batch whose arena and scratch fit an array, refused with an
+   * IllegalArgumentException before anything is allocated (these batches would need gigabytes).
+   */
+  @Test
+  void oneBatchLimitRefusedBeforeAnyAllocation() {
+    Workspace w = new Workspace(57_360, 64, 20_000);
+    int most = (InputFile.MAX_ARRAY - 64) / 57_360;
+    assertEquals(most, w.maxBatch());
+    assertEquals(most, Workspace.maxBatch(57_360, 64, 20_000));
+    for (int n : new int[] {most + 1, 65_536, Integer.MAX_VALUE, 0, -3}) {
+      var e = assertThrows(IllegalArgumentException.class, () -> w.take(n));
+      assertTrue(e.getMessage().contains("1 to " + most + " images per call"), e.getMessage());
+    }
+    assertEquals(InputFile.MAX_ARRAY / 1_000_000, Workspace.maxBatch(10, 4, 1_000_000), "scratch can be the tighter one");
+    assertEquals(Integer.MAX_VALUE, Workspace.maxBatch(0, 0, 0));
   }
 }

@@ -152,13 +152,26 @@ class JavaBackendTest {
     }
   }
 
+  /**
+   * Wrong sizes, and batches whose arena would not fit a Java array (ResNet-20 at 65,536 threw ArithmeticException),
+   * are IllegalArgumentExceptions before any work. The segments of the right sizes are never read (NULL).
+   */
   @Test
   void rejectsWrongInputSizesBeforeAnyWork() {
     Frontend.Loaded l = Frontend.load(TestPaths.repoRoot().resolve("examples/cifar/resnet20.resnet"));
-    try (CompiledModel m = compile(l, RandomWeights.generate(l.graph(), 1), 1)) {
+    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 1), "java");
+    assertTrue(c.source().contains(".maxBatch(" + c.schedule().maxBatch() + ")"), "the generated class states its batch limit");
+    try (CompiledModel m = c.load(1)) {
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32 + 1], 1));
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 0));
       assertThrows(IllegalArgumentException.class, () -> m.predict(new float[3 * 32 * 32], 2));
+      int most = c.schedule().maxBatch();
+      assertTrue(most < 65_536, "ResNet-20's limit is below the batch of the report: " + most);
+      for (int n : new int[] {65_536, most + 1, Integer.MAX_VALUE / (3 * 32 * 32)}) {
+        var e = assertThrows(IllegalArgumentException.class, () -> m.predict(java.lang.foreign.MemorySegment.NULL.reinterpret(4L * n * 3 * 32 * 32),
+            java.lang.foreign.MemorySegment.NULL.reinterpret(4L * n * 10), n));
+        assertTrue(e.getMessage().contains("images per call"), e.getMessage());
+      }
     }
   }
 }
