@@ -10,9 +10,8 @@ import resnetc.ir.Node;
 import resnetc.ir.Op;
 import resnetc.lower.LowerToIr;
 import resnetc.parse.SpecParser;
-import resnetc.weights.SafeTensors;
 import resnetc.weights.WeightBinder;
-import resnetc.weights.WeightException;
+import resnetc.weights.WeightFile;
 
 /** The front half of the pipeline: spec file to checked model to IR, and weights bound to the IR. */
 public final class Frontend {
@@ -40,11 +39,14 @@ public final class Frontend {
     return new Loaded(Path.of(file), m, LowerToIr.lower(m));
   }
 
-  /** The graph with the weights of a safetensors file; every mismatch is reported at once. */
+  /**
+   * The graph with the weights of a safetensors file or a PyTorch checkpoint ({@code model.pth}, or
+   * {@code model.pth#key} for the state dict under {@code key}), told apart by content; every mismatch is reported
+   * at once.
+   */
   public static Graph bind(Loaded l, Path weights) {
-    if (!java.nio.file.Files.isRegularFile(weights)) throw new WeightException(weights + ": no such weights file");
-    try (SafeTensors st = SafeTensors.open(weights)) {
-      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), st, l.model().weights().prefix()));
+    try (WeightFile file = WeightFile.open(weights)) {
+      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), file, l.model().weights().prefix()));
     }
   }
 

@@ -24,28 +24,15 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
-import resnetc.ir.Tensor;
-import resnetc.ir.TensorType;
 
 /**
  * A memory-mapped <a href="https://github.com/huggingface/safetensors">safetensors</a> file: an 8-byte little-endian
  * header length N, N bytes of UTF-8 JSON describing each tensor, then the data section. The whole header is validated
  * on open, so later reads only fail for dtypes resnetc cannot convert.
  */
-public final class SafeTensors implements AutoCloseable {
+public final class SafeTensors implements WeightFile {
   /** One tensor's header entry; begin and end are byte offsets into the data section. */
-  public record TensorInfo(String name, String dtype, int[] shape, long begin, long end) {
-    public long elements() {
-      long n = 1;
-      for (int d : shape) n *= d;
-      return n;
-    }
-
-    public String shapeString() {
-      return SafeTensors.shapeString(shape);
-    }
-  }
+  public record TensorInfo(String name, String dtype, int[] shape, long begin, long end) implements WeightFile.Entry {}
 
   /** Same limit as the reference implementation; anything larger is not a safetensors file. */
   static final long MAX_HEADER = 100_000_000;
@@ -58,7 +45,7 @@ public final class SafeTensors implements AutoCloseable {
       Map.entry("U64", 8), Map.entry("U32", 4), Map.entry("U16", 2), Map.entry("U8", 1),
       Map.entry("BOOL", 1));
 
-  static final List<String> FLOAT_DTYPES = List.of("F32", "F16", "BF16", "F64");
+  static final List<String> FLOAT_DTYPES = WeightFile.FLOAT_DTYPES;
 
   private static final JsonFactory JSON =
       JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
@@ -217,11 +204,13 @@ public final class SafeTensors implements AutoCloseable {
     return values.stream().mapToLong(Long::longValue).toArray();
   }
 
+  @Override
   public Path path() {
     return path;
   }
 
   /** Tensors in file order, without {@code __metadata__}. */
+  @Override
   public Map<String, TensorInfo> tensors() {
     return tensors;
   }
@@ -231,6 +220,7 @@ public final class SafeTensors implements AutoCloseable {
   }
 
   /** The tensor's values converted to float32; only floating-point dtypes convert. */
+  @Override
   public float[] readFloats(String name) {
     TensorInfo info = info(name);
     long count = info.elements();
@@ -258,10 +248,6 @@ public final class SafeTensors implements AutoCloseable {
     return out;
   }
 
-  public Tensor read(String name) {
-    return new Tensor(TensorType.of(info(name).shape()), readFloats(name));
-  }
-
   private TensorInfo info(String name) {
     TensorInfo info = tensors.get(name);
     if (info == null) throw error(path, "no tensor named " + name);
@@ -275,7 +261,7 @@ public final class SafeTensors implements AutoCloseable {
   }
 
   static String shapeString(int[] shape) {
-    return Arrays.stream(shape).mapToObj(Integer::toString).collect(Collectors.joining(",", "[", "]"));
+    return WeightFile.shapeString(shape);
   }
 
   static WeightException error(Path path, String message) {
