@@ -248,6 +248,13 @@ public final class SafeTensors implements WeightFile {
     return out;
   }
 
+  @Override
+  public byte[] readBytes(String name) {
+    TensorInfo info = info(name);
+    if (info.end() - info.begin() > Integer.MAX_VALUE - 8) throw error(path, "tensor " + name + " is larger than one Java array holds");
+    return data.asSlice(info.begin(), info.end() - info.begin()).toArray(ValueLayout.JAVA_BYTE);
+  }
+
   private TensorInfo info(String name) {
     TensorInfo info = tensors.get(name);
     if (info == null) throw error(path, "no tensor named " + name);

@@ -7,48 +7,96 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.UUID;
+import java.util.function.Supplier;
 import resnetc.ir.Tensor;
 
-/** Writes float32 tensors as a safetensors file, laid out as the reference implementation does. */
+/**
+ * Writes safetensors files, laid out as the reference implementation does. The file appears whole or not at all:
+ * it is written to a temporary file in the same directory, then renamed over the target.
+ */
 public final class SafeTensorsWriter {
   private static final JsonFactory JSON = new JsonFactory();
 
-  private SafeTensorsWriter() {}
-
-  /** Writes {@code tensors} in map order; {@code metadata} may be null or empty. */
-  public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata) {
-    if (tensors.containsKey("__metadata__")) throw new IllegalArgumentException("\"__metadata__\" is not a tensor name");
-    byte[] header = header(tensors, metadata);
-    try (FileChannel ch = FileChannel.open(path, StandardOpenOption.WRITE, StandardOpenOption.CREATE,
-        StandardOpenOption.TRUNCATE_EXISTING)) {
-      ByteBuffer buf = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
-      buf.putLong(header.length);
-      writeFully(ch, buf.flip());
-      writeFully(ch, ByteBuffer.wrap(header));
-      buf.clear();
-      for (Tensor t : tensors.values()) {
-        for (float v : t.data()) {
-          if (!buf.hasRemaining()) writeFully(ch, buf.flip()).clear();
-          buf.putFloat(v);
-        }
-      }
-      writeFully(ch, buf.flip());
-    } catch (IOException e) {
-      throw SafeTensors.error(path, "cannot write: " + e.getMessage());
+  /** A tensor in any safetensors dtype: its shape and, produced only while it is written, its little-endian bytes. */
+  public record RawTensor(String dtype, int[] shape, Supplier<byte[]> bytes) {
+    long byteSize() {
+      long n = SafeTensors.DTYPE_SIZES.get(dtype);
+      for (int d : shape) n *= d;
+      return n;
     }
   }
 
-  private static ByteBuffer writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
+  private SafeTensorsWriter() {}
+
+  /** Writes float32 {@code tensors} in map order; {@code metadata} may be null or empty. */
+  public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata) {
+    Map<String, RawTensor> raw = new LinkedHashMap<>();
+    tensors.forEach((name, t) -> raw.put(name, new RawTensor("F32", t.type().dims(), () -> {
+      ByteBuffer b = ByteBuffer.allocate(4 * t.data().length).order(ByteOrder.LITTLE_ENDIAN);
+      b.asFloatBuffer().put(t.data());
+      return b.array();
+    })));
+    writeRaw(path, raw, metadata);
+  }
+
+  /** Writes {@code tensors} in map order, each in its own dtype; {@code metadata} may be null or empty. */
+  public static void writeRaw(Path path, Map<String, RawTensor> tensors, Map<String, String> metadata) {
+    if (tensors.containsKey("__metadata__")) throw new IllegalArgumentException("\"__metadata__\" is not a tensor name");
+    for (RawTensor t : tensors.values()) {
+      if (!SafeTensors.DTYPE_SIZES.containsKey(t.dtype())) throw new IllegalArgumentException("unknown safetensors dtype " + t.dtype());
+    }
+    byte[] header = header(tensors, metadata);
+    Path dir = path.toAbsolutePath().getParent();
+    Path tmp = null;
+    try {
+      // Not Files.createTempFile: its owner-only permissions would stay with the renamed file.
+      tmp = dir.resolve("." + path.getFileName() + "." + UUID.randomUUID() + ".tmp");
+      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
+        writeFully(ch, ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length));
+        writeFully(ch, ByteBuffer.wrap(header));
+        for (Map.Entry<String, RawTensor> e : tensors.entrySet()) {
+          byte[] bytes = e.getValue().bytes().get();
+          if (bytes.length != e.getValue().byteSize()) {
+            throw new IllegalArgumentException("tensor " + e.getKey() + " has " + bytes.length + " bytes, its shape needs " + e.getValue().byteSize());
+          }
+          writeFully(ch, ByteBuffer.wrap(bytes));
+        }
+        ch.force(true);
+      }
+      try {
+        Files.move(tmp, path, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } catch (AtomicMoveNotSupportedException e) {
+        Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING);
+      }
+      tmp = null;
+    } catch (IOException e) {
+      throw SafeTensors.error(path, "cannot write: " + e.getMessage());
+    } finally {
+      if (tmp != null) {
+        try {
+          Files.deleteIfExists(tmp);
+        } catch (IOException ignored) {
+          // the write already failed; that error is the one to report
+        }
+      }
+    }
+  }
+
+  private static void writeFully(FileChannel ch, ByteBuffer buf) throws IOException {
     while (buf.hasRemaining()) ch.write(buf);
-    return buf;
   }
 
   /** The JSON header, space-padded to a multiple of 8 bytes so the data section starts aligned. */
-  private static byte[] header(Map<String, Tensor> tensors, Map<String, String> metadata) {
+  private static byte[] header(Map<String, RawTensor> tensors, Map<String, String> metadata) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     try (JsonGenerator g = JSON.createGenerator(out)) {
       g.writeStartObject();
@@ -58,13 +106,13 @@ public final class SafeTensorsWriter {
         g.writeEndObject();
       }
       long offset = 0;
-      for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-        Tensor t = e.getValue();
-        long end = offset + 4L * t.data().length;
+      for (Map.Entry<String, RawTensor> e : tensors.entrySet()) {
+        RawTensor t = e.getValue();
+        long end = offset + t.byteSize();
         g.writeObjectFieldStart(e.getKey());
-        g.writeStringField("dtype", "F32");
+        g.writeStringField("dtype", t.dtype());
         g.writeFieldName("shape");
-        g.writeArray(t.type().dims(), 0, t.type().rank());
+        g.writeArray(t.shape(), 0, t.shape().length);
         g.writeFieldName("data_offsets");
         g.writeArray(new long[] {offset, end}, 0, 2);
         g.writeEndObject();

@@ -277,6 +277,16 @@ public final class TorchCheckpoint implements WeightFile {
   }
 
   @Override
+  public byte[] readBytes(String name) {
+    Entry e = tensors.get(name);
+    if (e == null) throw new WeightException(path + ": no tensor named " + name);
+    if (e.elements() * e.tensor().dtype().size > Integer.MAX_VALUE - 8) {
+      throw new WeightException(path + ": tensor " + name + " is larger than one Java array holds");
+    }
+    return e.tensor().toBytes();
+  }
+
+  @Override
   public void close() {
     if (arena.scope().isAlive()) arena.close();
   }

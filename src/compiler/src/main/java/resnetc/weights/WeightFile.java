@@ -65,6 +65,9 @@ public interface WeightFile extends AutoCloseable {
   /** The tensor's values as float32; only floating-point dtypes convert (float16 and bfloat16 exactly). */
   float[] readFloats(String name);
 
+  /** The tensor's elements in row-major order as little-endian bytes of its own dtype. */
+  byte[] readBytes(String name);
+
   default Tensor read(String name) {
     Entry e = tensors().get(name);
     if (e == null) throw new WeightException(path() + ": no tensor named " + name);
