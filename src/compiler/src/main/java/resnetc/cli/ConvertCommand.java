@@ -38,8 +38,8 @@ final class ConvertCommand implements Callable<Integer> {
       }
       SafeTensorsWriter.writeRaw(output, tensors, Map.of("format", "pt"));
       String from = in instanceof TorchCheckpoint t && t.selectedKey() != null ? in.path() + "#" + t.selectedKey() : in.path().toString();
-      cmd.commandLine().getOut().printf(Locale.ROOT, "safetensors: %s (%d tensors, %d bytes, from %s)%n", output, tensors.size(),
-          Files.size(output), from);
+      cmd.commandLine().getOut().printf(Locale.ROOT, "safetensors: %s (%d tensor%s, %d bytes, from %s)%n", output, tensors.size(),
+          tensors.size() == 1 ? "" : "s", Files.size(output), from);
     }
     return 0;
   }

@@ -115,7 +115,7 @@ final class Pickle {
   }
 
   private WeightException failAt(String message) {
-    return new WeightException(where + ": " + message + " (at byte " + opStart + ")");
+    return new WeightException(where + ", byte " + opStart + ": " + message);
   }
 
   private Object run() {

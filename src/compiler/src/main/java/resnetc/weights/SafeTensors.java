@@ -45,8 +45,6 @@ public final class SafeTensors implements WeightFile {
       Map.entry("U64", 8), Map.entry("U32", 4), Map.entry("U16", 2), Map.entry("U8", 1),
       Map.entry("BOOL", 1));
 
-  static final List<String> FLOAT_DTYPES = WeightFile.FLOAT_DTYPES;
-
   private static final JsonFactory JSON =
       JsonFactory.builder().enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION).build();
   private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);

@@ -67,7 +67,7 @@ public final class TorchCheckpoint implements WeightFile {
    * Elements of one dtype: a storage, or a legacy view of one ({@code offset} elements into it). The bytes of a
    * legacy storage are known only after the whole object pickle has been read, hence the late {@link #bind}.
    */
-  static final class Storage {
+  public static final class Storage {
     final String key;
     final DType dtype;
     final long numel;

@@ -105,6 +105,21 @@ class TorchCheckpointTest {
   }
 
   @Test
+  void zip64ArchivesRead() throws IOException {
+    byte[] pkl = TorchFiles.pickle().proto().emptyDict().str("w").tensor("0", 3, 1, new int[] {2}, new int[] {1}).setItem().stop().bytes();
+    Path file = TorchFiles.zip64(tmp.resolve("big.pth"), pkl, Map.of("0", TorchFiles.f32(1, 2, 3)));
+    try (WeightFile f = WeightFile.open(file)) {
+      assertArrayEquals(new float[] {2, 3}, f.readFloats("w"));
+    }
+    // The ZIP64 record pointing past the central directory's end.
+    byte[] bytes = Files.readAllBytes(file);
+    bytes[bytes.length - 22 - 20 + 8] ^= 0x40;
+    Path bad = Files.write(tmp.resolve("bad64.pth"), bytes);
+    WeightException e = assertThrows(WeightException.class, () -> WeightFile.open(bad));
+    assertEquals(bad + ": ZIP64 end-of-directory record missing or out of place", e.getMessage());
+  }
+
+  @Test
   void containerProblemsAreNamed() throws IOException {
     byte[] pkl = TorchFiles.pickle().proto().emptyDict().str("w").tensor("0", 1, 0, new int[] {1}, new int[] {1}).setItem().stop().bytes();
     // Deflated entries (a re-zipped checkpoint) cannot be mapped.

@@ -110,6 +110,46 @@ final class TorchFiles {
     return file;
   }
 
+  /**
+   * The same archive with every size and offset in ZIP64 fields (the 32-bit ones read 0xffffffff), as a writer
+   * does for checkpoints past 4 GiB.
+   */
+  static Path zip64(Path file, byte[] dataPkl, Map<String, byte[]> storages) throws IOException {
+    Map<String, byte[]> entries = new java.util.LinkedHashMap<>();
+    entries.put("archive/data.pkl", dataPkl);
+    storages.forEach((k, v) -> entries.put("archive/data/" + k, v));
+    ByteBuffer out = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+    Map<String, Integer> offsets = new java.util.LinkedHashMap<>();
+    for (var e : entries.entrySet()) {
+      byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8), data = e.getValue();
+      offsets.put(e.getKey(), out.position());
+      out.putInt(0x04034b50).putShort((short) 45).putShort((short) 0).putShort((short) 0).putInt(0).putInt(crc(data))
+          .putInt(-1).putInt(-1).putShort((short) name.length).putShort((short) 20).put(name)
+          .putShort((short) 1).putShort((short) 16).putLong(data.length).putLong(data.length).put(data);
+    }
+    int cd = out.position();
+    for (var e : entries.entrySet()) {
+      byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8), data = e.getValue();
+      out.putInt(0x02014b50).putShort((short) 45).putShort((short) 45).putShort((short) 0).putShort((short) 0).putInt(0)
+          .putInt(crc(data)).putInt(-1).putInt(-1).putShort((short) name.length).putShort((short) 28).putShort((short) 0)
+          .putShort((short) 0).putShort((short) 0).putInt(0).putInt(-1).put(name)
+          .putShort((short) 1).putShort((short) 24).putLong(data.length).putLong(data.length).putLong(offsets.get(e.getKey()));
+    }
+    int cdEnd = out.position();
+    out.putInt(0x06064b50).putLong(44).putShort((short) 45).putShort((short) 45).putInt(0).putInt(0)
+        .putLong(entries.size()).putLong(entries.size()).putLong(cdEnd - cd).putLong(cd);
+    out.putInt(0x07064b50).putInt(0).putLong(cdEnd).putInt(1);
+    out.putInt(0x06054b50).putShort((short) 0).putShort((short) 0).putShort((short) -1).putShort((short) -1).putInt(-1).putInt(-1)
+        .putShort((short) 0);
+    return Files.write(file, java.util.Arrays.copyOf(out.array(), out.position()));
+  }
+
+  private static int crc(byte[] data) {
+    CRC32 crc = new CRC32();
+    crc.update(data);
+    return (int) crc.getValue();
+  }
+
   private static void put(ZipOutputStream zip, String name, byte[] data) throws IOException {
     ZipEntry e = new ZipEntry(name);
     e.setMethod(ZipEntry.STORED);
