@@ -12,6 +12,7 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -582,29 +583,36 @@ public final class TorchCheckpoint implements WeightFile {
    */
   public static Map<String, Entry> flatten(Object tree, String where) {
     Map<String, Entry> out = new LinkedHashMap<>();
-    flatten(tree, "", 0, out, new long[1], where);
+    flatten(tree, new ArrayList<>(), out, new long[1], where);
     return out;
   }
 
-  private static void flatten(Object node, String name, int depth, Map<String, Entry> out, long[] visits, String where) {
+  /** {@code path} holds the keys (and list indices) down to {@code node}; names are built for tensors only. */
+  private static void flatten(Object node, List<Object> path, Map<String, Entry> out, long[] visits, String where) {
     if (++visits[0] > Pickle.MAX_OBJECTS) throw new WeightException(where + ": the saved object expands to more than " + Pickle.MAX_OBJECTS + " values");
-    if (depth > MAX_DEPTH) throw new WeightException(where + ": the saved object nests deeper than " + MAX_DEPTH + " levels (or contains itself)");
-    String prefix = name.isEmpty() ? "" : name + ".";
+    if (path.size() > MAX_DEPTH) throw new WeightException(where + ": the saved object nests deeper than " + MAX_DEPTH + " levels (or contains itself)");
     switch (node) {
       case TorchTensor t -> {
+        String name = path.stream().map(TorchCheckpoint::keyName).collect(Collectors.joining("."));
         if (out.putIfAbsent(name, new Entry(name, t)) != null) throw new WeightException(where + ": two tensors are both named " + name);
       }
       case Map<?, ?> m -> {
-        for (Map.Entry<?, ?> e : m.entrySet()) flatten(e.getValue(), prefix + keyName(e.getKey()), depth + 1, out, visits, where);
+        for (Map.Entry<?, ?> e : m.entrySet()) descend(e.getValue(), e.getKey(), path, out, visits, where);
       }
       case List<?> l -> {
-        for (int i = 0; i < l.size(); i++) flatten(l.get(i), prefix + i, depth + 1, out, visits, where);
+        for (int i = 0; i < l.size(); i++) descend(l.get(i), (long) i, path, out, visits, where);
       }
       case Tuple t -> {
-        for (int i = 0; i < t.size(); i++) flatten(t.get(i), prefix + i, depth + 1, out, visits, where);
+        for (int i = 0; i < t.size(); i++) descend(t.get(i), (long) i, path, out, visits, where);
       }
       case null, default -> { } // numbers, strings, bytes, None: not tensors
     }
+  }
+
+  private static void descend(Object node, Object key, List<Object> path, Map<String, Entry> out, long[] visits, String where) {
+    path.add(key);
+    flatten(node, path, out, visits, where);
+    path.removeLast();
   }
 
   /** A dict key as Python's {@code str()} prints it (keys are scalars or flat tuples, see {@link Pickle}). */
