@@ -10,9 +10,8 @@ import resnetc.ir.Node;
 import resnetc.ir.Op;
 import resnetc.lower.LowerToIr;
 import resnetc.parse.SpecParser;
-import resnetc.weights.SafeTensors;
 import resnetc.weights.WeightBinder;
-import resnetc.weights.WeightException;
+import resnetc.weights.WeightFile;
 
 /** The front half of the pipeline: spec file to checked model to IR, and weights bound to the IR. */
 public final class Frontend {
@@ -40,17 +39,19 @@ public final class Frontend {
     return new Loaded(Path.of(file), m, LowerToIr.lower(m));
   }
 
-  /** The graph with the weights of a safetensors file; every mismatch is reported at once, non-finite values too. */
+  /**
+   * The graph with the weights of a safetensors file or a PyTorch checkpoint ({@code model.pth}, or
+   * {@code model.pth#key} for the state dict under {@code key}), told apart by content; every mismatch is reported
+   * at once, non-finite values too.
+   */
   public static Graph bind(Loaded l, Path weights) {
     return bind(l, weights, false);
   }
 
   /** {@link #bind(Loaded, Path)}, loading tensors with NaN or infinite values when {@code allowNonFinite}. */
   public static Graph bind(Loaded l, Path weights, boolean allowNonFinite) {
-    if (!java.nio.file.Files.exists(weights)) throw new WeightException(weights + ": no such weights file");
-    if (!java.nio.file.Files.isRegularFile(weights)) throw new WeightException(weights + ": not a regular file (a directory or a device?)");
-    try (SafeTensors st = SafeTensors.open(weights)) {
-      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), st, l.model().weights().prefix(), allowNonFinite));
+    try (WeightFile file = WeightFile.open(weights)) {
+      return l.graph().withConstants(WeightBinder.bind(LowerToIr.parameters(l.graph()), file, l.model().weights().prefix(), allowNonFinite));
     }
   }
 

@@ -45,7 +45,7 @@ final class RunCommand implements Callable<Integer> {
   WeightSource weights = new WeightSource();
 
   static final class WeightSource {
-    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors checkpoint (default: the spec's 'weights { file ... }')")
+    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors file or PyTorch checkpoint (.pth/.pt/.th; FILE#KEY names the state dict inside; default: the spec's 'weights { file ... }')")
     Path file;
 
     @Option(names = "--random-weights", paramLabel = "SEED", description = "deterministic random weights, batch norm calibrated")

@@ -25,9 +25,6 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
-import resnetc.ir.Tensor;
-import resnetc.ir.TensorType;
 
 /**
  * A memory-mapped <a href="https://github.com/huggingface/safetensors">safetensors</a> file: an 8-byte little-endian
@@ -36,19 +33,9 @@ import resnetc.ir.TensorType;
  * tensor's byte range holds exactly shape x dtype size bytes, and the ranges, in offset order, tile the data section
  * with no gap, overlap or trailing byte. Later reads only fail for dtypes resnetc cannot convert.
  */
-public final class SafeTensors implements AutoCloseable {
+public final class SafeTensors implements WeightFile {
   /** One tensor's header entry; begin and end are byte offsets into the data section. */
-  public record TensorInfo(String name, String dtype, int[] shape, long begin, long end) {
-    public long elements() {
-      long n = 1;
-      for (int d : shape) n *= d;
-      return n;
-    }
-
-    public String shapeString() {
-      return SafeTensors.shapeString(shape);
-    }
-  }
+  public record TensorInfo(String name, String dtype, int[] shape, long begin, long end) implements WeightFile.Entry {}
 
   /** Same limit as the reference implementation; anything larger is not a safetensors file. */
   static final long MAX_HEADER = 100_000_000;
@@ -265,11 +252,13 @@ public final class SafeTensors implements AutoCloseable {
     return values.stream().mapToLong(Long::longValue).toArray();
   }
 
+  @Override
   public Path path() {
     return path;
   }
 
   /** Tensors in file order, without {@code __metadata__}. */
+  @Override
   public Map<String, TensorInfo> tensors() {
     return tensors;
   }
@@ -279,6 +268,7 @@ public final class SafeTensors implements AutoCloseable {
   }
 
   /** The tensor's values converted to float32; only floating-point dtypes convert. */
+  @Override
   public float[] readFloats(String name) {
     TensorInfo info = info(name);
     long count = info.elements();
@@ -306,8 +296,11 @@ public final class SafeTensors implements AutoCloseable {
     return out;
   }
 
-  public Tensor read(String name) {
-    return new Tensor(TensorType.of(info(name).shape()), readFloats(name));
+  @Override
+  public byte[] readBytes(String name) {
+    TensorInfo info = info(name);
+    if (info.end() - info.begin() > Integer.MAX_VALUE - 8) throw error(path, "tensor " + name + " is larger than one Java array holds");
+    return data.asSlice(info.begin(), info.end() - info.begin()).toArray(ValueLayout.JAVA_BYTE);
   }
 
   private TensorInfo info(String name) {
@@ -323,7 +316,7 @@ public final class SafeTensors implements AutoCloseable {
   }
 
   static String shapeString(int[] shape) {
-    return Arrays.stream(shape).mapToObj(Integer::toString).collect(Collectors.joining(",", "[", "]"));
+    return WeightFile.shapeString(shape);
   }
 
   static WeightException error(Path path, String message) {

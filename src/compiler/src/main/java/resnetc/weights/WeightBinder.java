@@ -19,24 +19,24 @@ public final class WeightBinder {
    * @return the tensors in {@code expected} order
    * @throws WeightException listing all missing, unexpected, wrongly shaped and unsupported tensors
    */
-  public static Map<String, Tensor> bind(Map<String, TensorType> expected, SafeTensors file, String stripPrefix) {
+  public static Map<String, Tensor> bind(Map<String, TensorType> expected, WeightFile file, String stripPrefix) {
     return bind(expected, file, stripPrefix, false);
   }
 
   /**
-   * {@link #bind(Map, SafeTensors, String)}; tensors holding NaN or infinite values are an error (naming each of
+   * {@link #bind(Map, WeightFile, String)}; tensors holding NaN or infinite values are an error (naming each of
    * them) unless {@code allowNonFinite}: such weights make every output NaN, which would be scored as if meaningful.
    */
-  public static Map<String, Tensor> bind(Map<String, TensorType> expected, SafeTensors file, String stripPrefix, boolean allowNonFinite) {
+  public static Map<String, Tensor> bind(Map<String, TensorType> expected, WeightFile file, String stripPrefix, boolean allowNonFinite) {
     String prefix = stripPrefix == null ? "" : stripPrefix;
     // Model name -> file entry, in file order.
-    Map<String, SafeTensors.TensorInfo> byName = new LinkedHashMap<>();
+    Map<String, WeightFile.Entry> byName = new LinkedHashMap<>();
     List<String> unexpected = new ArrayList<>();
-    for (SafeTensors.TensorInfo info : file.tensors().values()) {
+    for (WeightFile.Entry info : file.tensors().values()) {
       if (info.name().endsWith("num_batches_tracked")) continue;
       String name = !prefix.isEmpty() && info.name().startsWith(prefix) ? info.name().substring(prefix.length())
           : info.name();
-      SafeTensors.TensorInfo clash = byName.putIfAbsent(name, info);
+      WeightFile.Entry clash = byName.putIfAbsent(name, info);
       if (clash != null) unexpected.add(info.name() + " (same name as \"" + clash.name() + "\" after stripping the prefix)");
     }
 
@@ -44,17 +44,17 @@ public final class WeightBinder {
     for (Map.Entry<String, TensorType> e : expected.entrySet()) {
       String name = e.getKey();
       if (e.getValue().isBatched()) throw new IllegalArgumentException("weight " + name + " cannot be batched");
-      SafeTensors.TensorInfo info = byName.get(name);
+      WeightFile.Entry info = byName.get(name);
       if (info == null) {
         missing.add(name + hint(name, byName, expected));
         continue;
       }
       int[] want = e.getValue().dims();
       if (!Arrays.equals(want, info.shape())) {
-        wrongShape.add(name + ": file has " + info.shapeString() + ", model expects " + SafeTensors.shapeString(want));
+        wrongShape.add(name + ": file has " + info.shapeString() + ", model expects " + WeightFile.shapeString(want));
       }
-      if (!SafeTensors.FLOAT_DTYPES.contains(info.dtype())) {
-        badDtype.add(name + ": " + info.dtype() + " (resnetc reads " + String.join(", ", SafeTensors.FLOAT_DTYPES) + ")");
+      if (!WeightFile.FLOAT_DTYPES.contains(info.dtype())) {
+        badDtype.add(name + ": " + info.dtype() + " (resnetc reads " + String.join(", ", WeightFile.FLOAT_DTYPES) + ")");
       }
     }
     byName.forEach((name, info) -> {
@@ -100,8 +100,8 @@ public final class WeightBinder {
   }
 
   /** For a missing name the file holds under some prefix, e.g. {@code module.conv1.weight}, point at the prefix. */
-  private static String hint(String name, Map<String, SafeTensors.TensorInfo> byName, Map<String, TensorType> expected) {
-    for (Map.Entry<String, SafeTensors.TensorInfo> e : byName.entrySet()) {
+  private static String hint(String name, Map<String, WeightFile.Entry> byName, Map<String, TensorType> expected) {
+    for (Map.Entry<String, WeightFile.Entry> e : byName.entrySet()) {
       // A candidate the model needs itself (layer1.0.conv1.weight for conv1.weight) is no evidence of a prefix.
       if (e.getKey().endsWith(name) && e.getKey().length() > name.length() && !expected.containsKey(e.getKey())) {
         return " (the file has \"" + e.getValue().name() + "\"; set the prefix to strip?)";

@@ -69,6 +69,28 @@ class SafeTensorsTest {
   }
 
   @Test
+  void writesAtomically() throws IOException {
+    Path file = Files.writeString(dir.resolve("a.safetensors"), "previous contents");
+    // A tensor whose bytes cannot be produced midway through the file: the old file stays, no temporary is left.
+    Map<String, SafeTensorsWriter.RawTensor> tensors = new LinkedHashMap<>();
+    tensors.put("ok", new SafeTensorsWriter.RawTensor("I64", new int[] {1}, () -> new byte[8]));
+    tensors.put("bad", new SafeTensorsWriter.RawTensor("F32", new int[] {2}, () -> {
+      throw new WeightException("source went away");
+    }));
+    assertThrows(WeightException.class, () -> SafeTensorsWriter.writeRaw(file, tensors, null));
+    assertEquals("previous contents", Files.readString(file));
+    try (var files = Files.list(dir)) {
+      assertEquals(List.of(file), files.toList());
+    }
+    tensors.put("bad", new SafeTensorsWriter.RawTensor("F32", new int[] {2}, () -> new byte[8]));
+    SafeTensorsWriter.writeRaw(file, tensors, null);
+    try (SafeTensors st = SafeTensors.open(file)) {
+      assertEquals("I64", st.tensors().get("ok").dtype());
+      assertArrayEquals(new float[] {0, 0}, st.readFloats("bad"));
+    }
+  }
+
+  @Test
   void writesWithoutMetadata() throws IOException {
     Path file = dir.resolve("w.safetensors");
     SafeTensorsWriter.write(file, Map.of("x", Tensor.of(new float[] {1, 2}, 2)), null);

@@ -32,6 +32,7 @@ import resnetc.diag.SpecException;
 import resnetc.ir.Graph;
 import resnetc.weights.RandomWeights;
 import resnetc.weights.WeightException;
+import resnetc.weights.WeightFile;
 
 /** What the goals share: finding the specs, choosing their weights, hashing, and turning errors into build failures. */
 abstract class AbstractResnetcMojo extends AbstractMojo {
@@ -49,8 +50,9 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   protected List<String> excludes;
 
   /**
-   * Weights (safetensors) per spec: the element name is the spec's file name without {@code .resnet}, the value a
-   * path relative to the project directory, e.g. {@code &lt;weights&gt;&lt;resnet20&gt;models/resnet20.safetensors&lt;/resnet20&gt;&lt;/weights&gt;}. A spec
+   * Weights per spec: the element name is the spec's file name without {@code .resnet}, the value a safetensors
+   * file or a PyTorch checkpoint ({@code .pth}, {@code .pt}, {@code .th}; {@code FILE#KEY} names the state dict inside)
+   * relative to the project directory, e.g. {@code &lt;weights&gt;&lt;resnet20&gt;models/resnet20.pth&lt;/resnet20&gt;&lt;/weights&gt;}. A spec
    * without an entry uses {@code randomWeightsSeed} when that is set, else the file its own
    * {@code weights { file "..." }} names (relative to the spec); a spec with neither fails the build.
    */
@@ -182,9 +184,8 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
               + ">path/to/weights.safetensors</" + baseName(rel) + "></weights>, name a file in the spec (weights { file \"...\" }),"
               + " or set <randomWeightsSeed>");
         }
-        if (wfile != null && !Files.isRegularFile(wfile)) {
-          throw new WeightException(spec + ": weights file not found: " + wfile);
-        }
+        Path wsource = wfile == null ? null : WeightFile.Source.parse(wfile).file(); // without a #key
+        if (wsource != null && !Files.isRegularFile(wsource)) throw new WeightException(spec + ": weights file not found: " + wsource);
         String cls = options.qualifiedName(l.model().name());
         String other = classes.put(cls, rel);
         if (other != null) throw new WeightException(spec + ": model '" + l.model().name() + "' would generate " + cls + ", as " + other + " does");
@@ -245,7 +246,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     }
     if (wfile != null) {
       byte[] buf = new byte[1 << 16];
-      try (InputStream in = Files.newInputStream(wfile)) {
+      try (InputStream in = Files.newInputStream(WeightFile.Source.parse(wfile).file())) {
         for (int n; (n = in.read(buf)) > 0; ) md.update(buf, 0, n);
       }
     }

@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.jar.JarOutputStream;
 import java.util.zip.ZipEntry;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -29,9 +30,10 @@ import resnetc.runtime.CompiledModel;
 
 /**
  * Builds a copy of examples/maven-consumer from scratch with the plugin just packaged (run by surefire in the
- * integration-test phase): a normal build, a second one that skips generation, and one with a broken spec that fails
- * with the spec's diagnostic. The nested builds use a local repository under target/it/repo holding the fresh
- * resnetc artifacts, and reach everything else through a mirror of the real local repository (no network).
+ * integration-test phase): a normal build, a second one that skips generation, one with a broken spec that fails
+ * with the spec's diagnostic, and ones with the native backend and with a PyTorch checkpoint as weights. The nested
+ * builds use a local repository under target/it/repo holding the fresh resnetc artifacts, and reach everything else
+ * through a mirror of the real local repository (no network).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ConsumerIT {
@@ -128,6 +130,19 @@ class ConsumerIT {
     assertTrue(log.contains("BUILD SUCCESS"), log);
     assertTrue(Files.isRegularFile(consumer.resolve("target/generated-resources/resnetc/native/index.txt")));
     if (!pretrainedWeights().isEmpty()) assertTrue(log.contains("accuracy: 0.7950"), log);
+  }
+
+  /** The same consumer with the original PyTorch checkpoint (legacy torch.save format) as its {@code <weights>} entry. */
+  @Test
+  @Order(6)
+  void pytorchCheckpointAsWeights() throws Exception {
+    Path th = root.resolve("../shared/models/cifar10/resnet20-12fca82f.th").normalize();
+    Assumptions.assumeTrue(Files.isRegularFile(th), "../shared is absent");
+    String log = mvn("pth", "verify", "-Dmodel.weights=" + th + "#state_dict");
+    assertTrue(log.contains("weights " + th + "#state_dict"), log);
+    assertTrue(log.contains("Tests run: 3, Failures: 0, Errors: 0"), log);
+    assertTrue(log.contains("accuracy: 0.7950"), log);
+    assertTrue(log.contains("BUILD SUCCESS"), log);
   }
 
   /** The shared checkpoint when ../shared is present next to the repository, else "". */
