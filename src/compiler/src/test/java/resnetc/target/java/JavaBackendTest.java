@@ -22,6 +22,7 @@ import resnetc.ir.Op;
 import resnetc.ir.SampleGraphs;
 import resnetc.ir.TensorType;
 import resnetc.schedule.Winograd;
+import resnetc.target.ExampleFixtures;
 import resnetc.target.TestTargets;
 import resnetc.runtime.Cifar;
 import resnetc.runtime.CompiledModel;
@@ -30,12 +31,6 @@ import resnetc.weights.RandomWeights;
 
 /** The Java backend against the reference interpreter: random weights on every example, pretrained CIFAR models. */
 class JavaBackendTest {
-  static Stream<Path> examples() throws Exception {
-    try (Stream<Path> s = Files.walk(TestPaths.repoRoot().resolve("examples"))) {
-      return s.filter(p -> p.toString().endsWith(".resnet")).sorted().toList().stream();
-    }
-  }
-
   static CompiledModel compile(Frontend.Loaded l, Graph weighted, int threads) {
     return TestTargets.spec(l, weighted, "java").load(threads);
   }
@@ -45,20 +40,15 @@ class JavaBackendTest {
    * PipelineEquivalenceTest's business), vector path on every example, scalar path on the CIFAR ones.
    */
   @ParameterizedTest
-  @MethodSource("examples")
+  @MethodSource("resnetc.target.ExampleFixtures#examples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
-    Frontend.Loaded l = Frontend.load(spec);
-    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 11), "java");
-    Graph g = c.graph();
-    int batch = g.input().type().dim(2) > 64 ? 1 : 3;
-    Random r = new Random(5);
-    float[] x = new float[(int) g.input().type().elements(batch)];
-    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-    float[] ref = new Interpreter(g).run(x, batch);
+    var f = ExampleFixtures.of(spec);
+    var c = TestTargets.spec(f.loaded(), f.weighted(), "java");
     try (CompiledModel m = c.load(2)) {
-      double err = Numerics.relError(m.predict(x, batch), ref);
-      double allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
-      System.out.printf("java backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
+      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
+      double allowed = Numerics.allowedError(f.optimized(), err, f.batch());
+      System.out.printf("java backend %-20s %s max rel error %.2e%s%n", f.loaded().model().name(), f.optimized().input().type().itemShape(), err,
+          allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
       assertTrue(err < allowed, "relative error " + err);
     }
   }

@@ -19,6 +19,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 import resnetc.Frontend;
 import resnetc.TestPaths;
+import resnetc.passes.Numerics;
+import resnetc.target.ExampleFixtures;
 import resnetc.target.TestTargets;
 import resnetc.cli.Main;
 import resnetc.interp.Interpreter;
@@ -32,13 +34,6 @@ import resnetc.weights.RandomWeights;
 class NativeBackendTest {
   @TempDir Path tmp;
 
-  static Stream<Path> examples() throws Exception {
-    try (Stream<Path> s = Files.walk(TestPaths.repoRoot().resolve("examples"))) {
-      return s.filter(p -> p.toString().endsWith(".resnet") && !p.toString().contains("maven-consumer")).sorted().toList().stream();
-    }
-  }
-
-
   static float[] input(Graph g, int batch, long seed) {
     Random r = new Random(seed);
     float[] x = new float[(int) g.input().type().elements(batch)];
@@ -47,23 +42,14 @@ class NativeBackendTest {
   }
 
   @ParameterizedTest
-  @MethodSource("examples")
+  @MethodSource("resnetc.target.ExampleFixtures#examples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
-    Frontend.Loaded l = Frontend.load(spec);
-    var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 11), "native", "x86-64-v3");
-    Graph g = c.graph();
-    int batch = g.input().type().dim(2) > 64 ? 1 : 3;
-    float[] x = input(g, batch, 5);
-    float[] ref = new Interpreter(g).run(x, batch);
-    try (CompiledModel m = c.load(2)) {
-      float[] y = m.predict(x, batch);
-      double num = 0, den = 0;
-      for (int i = 0; i < ref.length; i++) {
-        num = Math.max(num, Math.abs(y[i] - ref[i]));
-        den = Math.max(den, Math.abs(ref[i]));
-      }
-      double err = num / den, allowed = resnetc.passes.Numerics.allowedError(g, err, batch);
-      System.out.printf("native backend %-20s max rel error %.2e%s%n", l.model().name(), err, allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
+    var f = ExampleFixtures.of(spec);
+    try (CompiledModel m = TestTargets.spec(f.loaded(), f.weighted(), "native", "x86-64-v3").load(2)) {
+      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
+      double allowed = Numerics.allowedError(f.optimized(), err, f.batch());
+      System.out.printf("native backend %-20s %s max rel error %.2e%s%n", f.loaded().model().name(), f.optimized().input().type().itemShape(), err,
+          allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
       assertTrue(err < allowed, "relative error " + err);
     }
   }
