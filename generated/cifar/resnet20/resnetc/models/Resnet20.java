@@ -85,6 +85,11 @@ public final class Resnet20 extends GeneratedModel {
   }
 
   @Override
+  public String isa() {
+    return !VECTOR ? "scalar Java" : WIDE ? "Vector API, 16 lanes (512-bit)" : "Vector API, 8 lanes (256-bit)";
+  }
+
+  @Override
   protected void forward(float[] a, float[] s, int n) {
     float[] w = Blob.W;
     long t0 = PROFILE ? System.nanoTime() : 0;

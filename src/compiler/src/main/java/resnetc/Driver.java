@@ -1,12 +1,14 @@
 package resnetc;
 
 import java.nio.file.Path;
+import java.util.List;
 import resnetc.ir.Graph;
 import resnetc.packaging.ModelJar;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
 import resnetc.schedule.Schedule;
 import resnetc.schedule.Scheduler;
+import resnetc.schedule.Winograd;
 import resnetc.target.Artifact;
 import resnetc.target.CodegenOptions;
 import resnetc.target.ModelInfo;
@@ -21,21 +23,33 @@ import resnetc.target.Targets;
 public final class Driver {
   private Driver() {}
 
-  /** A graph optimized, legalized and planned for a target: what it takes to emit, load or package it. */
-  public record Compilation(Target target, CodegenOptions options, ModelInfo info, Graph graph, Schedule schedule) {
+  /**
+   * A graph optimized, legalized and planned for a target's CPUs (a schedule each, best first): what it takes to
+   * emit, load or package it.
+   */
+  public record Compilation(Target target, CodegenOptions options, ModelInfo info, Graph graph, List<Schedule> schedules) {
+    public Compilation {
+      schedules = List.copyOf(schedules);
+    }
+
+    /** The schedule of the first (best) CPU. */
+    public Schedule schedule() {
+      return schedules.getFirst();
+    }
+
     /** The generated class's source (weights need not be bound). */
     public String source() {
-      return target.source(schedule, info, options);
+      return target.source(schedules, info, options);
     }
 
     /** The generated class and its resources (weights must be bound). */
     public Artifact emit() {
-      return target.emit(schedule, info, options);
+      return target.emit(schedules, info, options);
     }
 
-    /** The model running in this JVM. */
+    /** The model of the first schedule running in this JVM. */
     public CompiledModel load(int threads) {
-      return target.load(schedule, info, options, threads);
+      return target.load(schedule(), info, options, threads);
     }
 
     /** The deployable jar; returns what went into it. */
@@ -55,8 +69,9 @@ public final class Driver {
   public static Compilation compile(ModelInfo info, Graph graph, CodegenOptions options, Pipeline pipeline, Pipeline.Instruments instruments) {
     Target t = Targets.get(options.target());
     Graph optimized = optimize(graph, pipeline, t, instruments);
-    Schedule s = Scheduler.plan(optimized, t.cpu(options), t.winograd(options.winograd()));
-    return new Compilation(t, options, info, optimized, s);
+    Winograd.Mode winograd = t.winograd(options.winograd());
+    List<Schedule> schedules = t.cpus(options).stream().map(cpu -> Scheduler.plan(optimized, cpu, winograd)).toList();
+    return new Compilation(t, options, info, optimized, schedules);
   }
 
   public static Compilation compile(Frontend.Loaded loaded, Graph graph, CodegenOptions options) {

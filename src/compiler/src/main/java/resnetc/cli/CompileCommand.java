@@ -79,7 +79,7 @@ final class CompileCommand implements Callable<Integer> {
           library > 0 ? "shared library " + library + " bytes, " : "", weightBytes);
       out.println("class: " + a.qualifiedName());
     }
-    out.println("cpu: " + c.schedule().cpu().describe());
+    for (var schedule : c.schedules()) out.println("cpu: " + schedule.cpu().describe());
     out.printf(Locale.ROOT, "compile_s: %.2f%n", (System.nanoTime() - t0) / 1e9);
     return 0;
   }

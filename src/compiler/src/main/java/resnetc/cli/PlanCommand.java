@@ -32,7 +32,7 @@ final class PlanCommand implements Callable<Integer> {
     var target = Targets.get(backend);
     var c = Driver.compile(l, l.graph(), codegen.options(backend, null, null), opt.compiledPipeline(),
         opt.instruments(target.legalization(), cmd.commandLine().getErr()));
-    cmd.commandLine().getOut().print(ScheduleText.print(c.schedule()));
+    for (var schedule : c.schedules()) cmd.commandLine().getOut().print(ScheduleText.print(schedule));
     return 0;
   }
 }

@@ -55,8 +55,8 @@ public final class ScheduleText {
       case ADD -> " residual=add";
       case SUBSAMPLE -> " residual=subsample(stride=" + c.resStride() + ",offset=" + c.resOffset() + ")";
     };
-    return String.format("%s%s tile=%dx%dx%d channel_tiles=%d position_tiles=%d bands=%d weights=@%d bias=@%d%s%s", geometry, taps,
-        c.tile().r(), c.tile().v(), c.tile().lanes(), c.channelTiles(), c.positionTiles(), c.bands(), c.weights(), c.bias(), epilogue,
+    return String.format("%s%s tile=%dx%dx%d channel_tiles=%d position_tiles=%d bands=%d weights=@%d/%d bias=@%d%s%s", geometry, taps,
+        c.tile().r(), c.tile().v(), c.tile().lanes(), c.channelTiles(), c.positionTiles(), c.bands(), c.weights(), c.pack(), c.bias(), epilogue,
         c.relu() ? " relu" : "");
   }
 }

@@ -25,6 +25,8 @@ public final class Scheduler {
   static final int JOB_FLOATS = 16384;
   /** Floats per element-wise task. */
   public static final int CHUNK = 8192;
+  /** Output channels per group of packed conv weights: the most any CPU's register tile takes (AVX-512's). */
+  static final int PACK = 8;
   /** Outputs per group of packed dense weights: one 16-float vector. */
   public static final int DENSE_GROUP = 16;
   /** Outputs per dense task. */
@@ -121,6 +123,13 @@ public final class Scheduler {
     return new Step.Tile(r, v, cpu.lanes());
   }
 
+  /** Output channels packed together: the largest power of two up to {@link #PACK} that divides the channels per group. */
+  static int pack(int og) {
+    int p = PACK;
+    while (og % p != 0) p /= 2;
+    return p;
+  }
+
   /** Position bands per channel tile: enough tasks per image for every thread, no more than there are tiles. */
   private static int bands(int positionTiles, int channelTiles) {
     return Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, channelTiles));
@@ -162,13 +171,13 @@ public final class Scheduler {
       src = off(n.input(0));
       srcPerImage = (long) c * h * w;
     }
-    int cg = c / groups, r = t.r();
-    long wOff = blob.add(n.input(1) + "#r" + r, (long) o * cg * k * k, () -> pack(data(n.input(1)), o, cg * k * k, r));
+    int cg = c / groups, r = t.r(), pack = pack(o / groups);
+    long wOff = blob.add(n.input(1) + "#pack" + pack, (long) o * cg * k * k, () -> pack(data(n.input(1)), o, cg * k * k, pack));
     long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
     int positionTiles = Math.ceilDiv(oh * wq, t.width());
     steps.add(new Step.Conv(n.name(), 2 * Summary.macs(g, n), c, h, w, o, oh, ow, k, s, groups, f.relu(), f.residual(),
         res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
-        res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, bOff,
+        res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, pack, bOff,
         t, bands(positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1));
   }
 
@@ -195,18 +204,19 @@ public final class Scheduler {
     steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, perImage, grain((long) hq * wq)));
     steps.add(new Step.WinogradInput(n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
     Step.Tile t = tile(o, tp, cpu);
-    long wOff = blob.add(n.input(1) + "#winograd#r" + t.r(), 16L * o * c, () -> pack(Winograd.weights(data(n.input(1)), o, c), 16 * o, c, t.r()));
+    int pack = pack(o);
+    long wOff = blob.add(n.input(1) + "#winograd#pack" + pack, 16L * o * c, () -> pack(Winograd.weights(data(n.input(1)), o, c), 16 * o, c, pack));
     long zero = blob.add("#zeros" + 16 * o, 16L * o, () -> new float[16 * o]);
     int channelTiles = 16 * o / t.r();
     steps.add(new Step.Conv(n.name(), 0, 16 * c, 1, tp, 16 * o, 1, tp, 1, 1, 16, false, Op.FusedConv.Residual.NONE,
-        -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, zero, t,
+        -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, pack, zero, t,
         bands(Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize));
     long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
     steps.add(new Step.WinogradOutput(n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
         bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
   }
 
-  /** Weights [O][per] to [O/R][per][R]: the R output channels of one tap are adjacent. */
+  /** Weights [O][per] to [O/P][per][P]: the P output channels of one tap are adjacent. */
   static float[] pack(float[] w, int o, int per, int r) {
     float[] out = new float[w.length];
     for (int oc = 0; oc < o; oc++) {

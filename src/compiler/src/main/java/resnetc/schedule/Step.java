@@ -78,7 +78,9 @@ public sealed interface Step {
    * @param icStride floats between input channels
    * @param taps offset of each tap (ky, kx) from flat position q, row by row
    * @param y output arena offset (unused when {@code yScratch >= 0})
-   * @param weights packed weights [O/R][C/groups][k][k][R] in the blob
+   * @param weights packed weights [O/P][C/groups][k][k][P] in the blob, P = {@code pack}: the same packing for every
+   *     CPU (P is the widest tile's channel count), so one blob serves libraries for several ISAs; a tile of R <= P
+   *     channels reads its R of each group of P
    * @param bias bias (O floats) in the blob
    * @param r residual arena offset, -1 without
    * @param yScratch the output's offset in the image's scratch (Winograd products), or -1 for the arena
@@ -86,7 +88,7 @@ public sealed interface Step {
   record Conv(String layer, long flopsPerImage, int c, int h, int w, int o, int oh, int ow, int k, int s, int groups, boolean relu,
               Op.FusedConv.Residual residual, long r, int resStride, int resOffset, int rc, int rh, int rw,
               boolean staged, long src, long srcPerImage, int icStride, int wq, int[] taps, long y,
-              long weights, long bias, Tile tile, int bands, boolean imageMinor, long yScratch) implements Step {
+              long weights, int pack, long bias, Tile tile, int bands, boolean imageMinor, long yScratch) implements Step {
     public int tasksPerImage() { return channelTiles() * bands; }
     public String kind() { return yScratch >= 0 ? "winograd_products" : "conv"; }
     public int cg() { return c / groups; }

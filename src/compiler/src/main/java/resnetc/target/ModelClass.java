@@ -22,13 +22,19 @@ public final class ModelClass {
 
   private ModelClass() {}
 
-  /** {@code private static final ModelDescriptor MODEL = ModelDescriptor.builder(...)...build();} */
-  public static FieldSpec descriptor(Schedule s, ModelInfo info) {
+  /**
+   * {@code private static final ModelDescriptor MODEL = ModelDescriptor.builder(...)...build();} for the schedules of
+   * one graph (one per CPU): the scratch of the largest, the batch limit of the smallest.
+   */
+  public static FieldSpec descriptor(List<Schedule> schedules, ModelInfo info) {
+    Schedule s = schedules.getFirst();
+    long scratch = schedules.stream().mapToLong(Schedule::scratchPerImage).max().orElseThrow();
+    int maxBatch = schedules.stream().mapToInt(Schedule::maxBatch).min().orElseThrow();
     int[] in = s.inputShape();
     CodeBlock.Builder b = CodeBlock.builder().add("$T.builder($S)\n$>$>", DESCRIPTOR, info.name());
     b.add(".input($L, $L, $L).classes($L)\n", in[0], in[1], in[2], s.classes());
-    b.add(".memory($L, $L, $L).offsets($L, $L).maxBatch($L)\n", s.arenaPerImage(), Schedule.ARENA_SLACK, s.scratchPerImage(), s.inputOffset(),
-        s.outputOffset(), s.maxBatch());
+    b.add(".memory($L, $L, $L).offsets($L, $L).maxBatch($L)\n", s.arenaPerImage(), Schedule.ARENA_SLACK, scratch, s.inputOffset(),
+        s.outputOffset(), maxBatch);
     b.add(".preprocessing(new $T($Lf, new float[] {$L}, new float[] {$L}, $L, $L))\n", PREPROCESSING, info.div(), floats(info.mean()),
         floats(info.std()), info.resize(), info.crop());
     if (!info.labels().isEmpty()) b.add(".labels($L)\n", strings(info.labels()));

@@ -1,5 +1,6 @@
 package resnetc.target;
 
+import java.util.List;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
 import resnetc.schedule.CpuModel;
@@ -18,18 +19,18 @@ public interface Target {
   /** The passes the target needs after the user's pipeline (they run like any pass and show in IR dumps). */
   Pipeline legalization();
 
-  /** The CPU the schedule is planned for, from the options' {@code cpus} (the first one, when several). */
-  CpuModel cpu(CodegenOptions options);
+  /** The CPUs the artifact carries code for, from the options' {@code cpus}, best first: a schedule each. */
+  List<CpuModel> cpus(CodegenOptions options);
 
   /** What {@code AUTO} means here: where Winograd pays on this target. */
   Winograd.Mode winograd(Winograd.Mode requested);
 
-  /** The model class's source alone: it does not depend on the weights, which need not be bound. */
-  String source(Schedule schedule, ModelInfo info, CodegenOptions options);
+  /** The model class's source alone, for the schedules of {@link #cpus}: it does not depend on the weights. */
+  String source(List<Schedule> schedules, ModelInfo info, CodegenOptions options);
 
-  /** The model class and its resources; the schedule must have weights. */
-  Artifact emit(Schedule schedule, ModelInfo info, CodegenOptions options);
+  /** The model class and its resources for the schedules of {@link #cpus}; they must have weights. */
+  Artifact emit(List<Schedule> schedules, ModelInfo info, CodegenOptions options);
 
-  /** The model running in this JVM, with {@code threads} threads per call. */
+  /** The model of one schedule running in this JVM, with {@code threads} threads per call. */
   CompiledModel load(Schedule schedule, ModelInfo info, CodegenOptions options, int threads);
 }

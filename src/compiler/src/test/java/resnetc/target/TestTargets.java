@@ -31,7 +31,7 @@ public final class TestTargets {
     CodegenOptions o = CodegenOptions.defaults().withTarget(target).withCpus(List.of(cpus)).withNames("resnetc.test", null);
     Target t = Targets.get(target);
     Graph legal = t.legalization().run(g);
-    var schedule = Scheduler.plan(legal, t.cpu(o), t.winograd(winograd));
+    var schedule = Scheduler.plan(legal, t.cpus(o).getFirst(), t.winograd(winograd));
     return t.load(schedule, ModelInfo.of(g.name(), g.input().type().dim(1)), o, threads);
   }
 

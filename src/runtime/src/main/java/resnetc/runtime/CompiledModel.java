@@ -46,6 +46,11 @@ public interface CompiledModel extends AutoCloseable {
    */
   String PROFILE_PROPERTY = "resnetc.profile";
 
+  /** The instruction set the model's kernels use on this machine, e.g. {@code x86-64-v4}; empty when not known. */
+  default String isa() {
+    return "";
+  }
+
   /** Layer names in execution order, for profiles (see {@link Profile}). */
   default List<String> layers() {
     return List.of();

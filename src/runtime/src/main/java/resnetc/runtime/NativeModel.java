@@ -16,7 +16,9 @@ import java.util.List;
  * [begin, end) of the step's {@code n * tasksPerImage} tasks. The arena and scratch are heap arrays handed to the
  * code without copying ({@code Linker.Option.critical(true)}: the code never calls back into Java nor keeps
  * pointers, so pinning the arrays for the length of one call is safe); the weights live off-heap, copied once per
- * class. A generated subclass holds only constants: its {@link Program} and its {@link Code}.
+ * class. A generated subclass holds only constants: its {@link Program} and its {@link Code}. A program may carry
+ * code for several instruction sets (a library each); the best one this CPU runs is chosen when the class first
+ * loads its code (see {@link CpuFeatures}).
  */
 public abstract class NativeModel extends GeneratedModel {
   /** The signature of every step function. */
@@ -24,46 +26,70 @@ public abstract class NativeModel extends GeneratedModel {
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
 
   /**
-   * The steps in order: each one's exported symbol, the layer it belongs to (index into the descriptor's layers),
-   * its tasks per image, and the consecutive tasks a team job takes at least.
+   * The steps in order, for one or more instruction sets: each step's exported symbol (the same in every
+   * library), the layer it belongs to (index into the descriptor's layers), the consecutive tasks a team job takes
+   * at least, and its tasks per image on each instruction set (the register tiles differ).
+   *
+   * @param isas the instruction sets, best first: a name ({@code x86-64-v4}) and the level a CPU must run
    */
-  public record Program(List<String> symbols, int[] layers, int[] tasks, int[] grains) {
+  public record Program(List<Isa> isas, List<String> symbols, int[] layers, int[] grains, int[][] tasks) {
     public Program {
+      isas = List.copyOf(isas);
       symbols = List.copyOf(symbols);
-      if (layers.length != symbols.size() || tasks.length != symbols.size() || grains.length != symbols.size()) {
-        throw new IllegalArgumentException("a program needs a layer, a task count and a grain per step");
+      if (layers.length != symbols.size() || grains.length != symbols.size() || tasks.length != isas.size()) {
+        throw new IllegalArgumentException("a program needs a layer and a grain per step, and task counts per instruction set");
       }
-      for (int t : tasks) if (t < 1) throw new IllegalArgumentException("a step needs at least one task per image, got " + t);
+      for (int[] perIsa : tasks) {
+        if (perIsa.length != symbols.size()) throw new IllegalArgumentException("a task count per step and instruction set");
+        for (int t : perIsa) if (t < 1) throw new IllegalArgumentException("a step needs at least one task per image, got " + t);
+      }
     }
 
-    public static ProgramBuilder builder() {
-      return new ProgramBuilder();
+    public static ProgramBuilder builder(Isa... isas) {
+      return new ProgramBuilder(List.of(isas));
     }
   }
 
+  /** An instruction set a program was compiled for: its name (an LLVM CPU name) and its x86-64 level. */
+  public record Isa(String name, String level) {}
+
   /** A program one step per line, as a generated class's static initializer reads best. */
   public static final class ProgramBuilder {
+    private final List<Isa> isas;
     private final List<String> symbols = new ArrayList<>();
     private final List<int[]> rows = new ArrayList<>();
 
-    private ProgramBuilder() {}
+    private ProgramBuilder(List<Isa> isas) {
+      this.isas = isas;
+    }
 
-    public ProgramBuilder step(String symbol, int layer, int tasksPerImage, int grain) {
+    /** A step: its symbol, layer, grain, and its tasks per image on each instruction set in order. */
+    public ProgramBuilder step(String symbol, int layer, int grain, int... tasks) {
+      if (tasks.length != isas.size()) throw new IllegalArgumentException(symbol + ": tasks for " + isas.size() + " instruction set(s)");
       symbols.add(symbol);
-      rows.add(new int[] {layer, tasksPerImage, grain});
+      int[] row = new int[2 + tasks.length];
+      row[0] = layer;
+      row[1] = grain;
+      System.arraycopy(tasks, 0, row, 2, tasks.length);
+      rows.add(row);
       return this;
     }
 
     public Program build() {
-      return new Program(symbols, rows.stream().mapToInt(r -> r[0]).toArray(), rows.stream().mapToInt(r -> r[1]).toArray(),
-          rows.stream().mapToInt(r -> r[2]).toArray());
+      int[][] tasks = new int[isas.size()][];
+      for (int i = 0; i < tasks.length; i++) {
+        int k = i + 2;
+        tasks[i] = rows.stream().mapToInt(r -> r[k]).toArray();
+      }
+      return new Program(isas, symbols, rows.stream().mapToInt(r -> r[0]).toArray(), rows.stream().mapToInt(r -> r[1]).toArray(), tasks);
     }
   }
 
   /**
-   * What a generated class loads once and shares between its instances: its library (from the jar, see
-   * {@link NativeLibrary}) with a downcall handle per step, and its weights off-heap. Loaded on first use, so a
-   * missing library is a clear error at construction, not an ExceptionInInitializerError.
+   * What a generated class loads once and shares between its instances: its weights off-heap, and the library of
+   * the instruction set this machine runs (from the jar, see {@link NativeLibrary}; named
+   * {@code <library>-<isa>}) with a downcall handle per step. Loaded on first use, so a missing library is a clear
+   * error at construction, not an ExceptionInInitializerError.
    */
   public static final class Code {
     private final Class<?> owner;
@@ -71,6 +97,7 @@ public abstract class NativeModel extends GeneratedModel {
     private final long weightFloats;
     private MemorySegment weights; // guarded by this
     private MethodHandle[] steps; // guarded by this
+    private int isa = -1; // guarded by this
 
     public Code(Class<?> owner, String library, String weightsResource, long weightFloats) {
       this.owner = owner;
@@ -89,13 +116,26 @@ public abstract class NativeModel extends GeneratedModel {
       return weights;
     }
 
-    synchronized MethodHandle[] library(Program p) {
-      if (steps == null) steps = bind(owner.getSimpleName(), NativeLibrary.load(owner, library), p);
+    /** The index of the instruction set chosen for this machine, its library loaded and bound. */
+    synchronized int load(String model, Program p) {
+      if (steps == null) {
+        String chosen = CpuFeatures.choose(model, p.isas().stream().map(Isa::level).toList());
+        int i = 0;
+        while (!p.isas().get(i).level().equals(chosen)) i++;
+        steps = bind(model, NativeLibrary.load(owner, library + "-" + p.isas().get(i).name()), p);
+        isa = i;
+      }
+      return isa;
+    }
+
+    synchronized MethodHandle[] steps() {
       return steps;
     }
   }
 
   private final Program program;
+  /** The instruction set this instance runs: an index into the program's. */
+  private final int isa;
   private final MethodHandle[] steps;
   private final MemorySegment weights;
   /** Task ranges per step: a few per thread, so uneven ones even out. */
@@ -103,22 +143,32 @@ public abstract class NativeModel extends GeneratedModel {
   /** Per-layer timing, {@code -Dresnetc.profile=true} when the instance was made (a branch per step when off). */
   private final boolean profile = Boolean.getBoolean(PROFILE_PROPERTY);
 
-  /** Runs the code of {@code code}'s library, loading it on first use. */
+  /** Runs the library of the best instruction set this machine has, loading it on first use. */
   protected NativeModel(ModelDescriptor model, Program program, Code code, int threads) {
-    this(model, program, code, code.library(program), threads);
+    this(model, program, code, code.load(model.name(), program), null, threads);
   }
 
-  /** Runs the native code {@code symbols} finds (compiled in this process); it must outlive this instance. */
+  /**
+   * Runs the native code {@code symbols} finds (compiled in this process for the program's first instruction set);
+   * it must outlive this instance.
+   */
   protected NativeModel(ModelDescriptor model, Program program, Code code, SymbolLookup symbols, int threads) {
-    this(model, program, code, bind(model.name(), symbols, program), threads);
+    this(model, program, code, 0, bind(model.name(), symbols, program), threads);
   }
 
-  private NativeModel(ModelDescriptor model, Program program, Code code, MethodHandle[] steps, int threads) {
+  private NativeModel(ModelDescriptor model, Program program, Code code, int isa, MethodHandle[] steps, int threads) {
     super(model, threads);
     this.program = program;
-    this.steps = steps;
+    this.isa = isa;
+    this.steps = steps != null ? steps : code.steps();
     this.weights = code.weights();
     this.chunks = threads == 1 ? 1 : 4 * threads;
+  }
+
+  /** The instruction set of the native code this instance runs. */
+  @Override
+  public String isa() {
+    return program.isas().get(isa).name();
   }
 
   private static MethodHandle[] bind(String model, SymbolLookup symbols, Program p) {
@@ -137,8 +187,9 @@ public abstract class NativeModel extends GeneratedModel {
   protected final void forward(float[] arena, float[] scratch, int n) {
     MemorySegment a = MemorySegment.ofArray(arena), s = MemorySegment.ofArray(scratch);
     long t0 = profile ? System.nanoTime() : 0;
+    int[] tasks = program.tasks()[isa];
     for (int i = 0; i < steps.length; i++) {
-      step(steps[i], a, s, n, program.tasks()[i], program.grains()[i]);
+      step(steps[i], a, s, n, tasks[i], program.grains()[i]);
       if (profile) t0 = lap(program.layers()[i], t0);
     }
   }

@@ -148,6 +148,7 @@ final class ConvEmitter {
     b.addStatement("int $L", String.join(", ", decl));
     String image = c.staged() ? lin("b", c.srcPerImage(), c.src()) : "X + b * " + c.srcPerImage();
     String group = c.groups() > 1 ? " + oc / " + c.og() + " * " + (long) c.cg() * c.icStride() : "";
+    if (c.pack() != r) throw new IllegalStateException("the Java target tiles whole packs of channels: pack " + c.pack() + ", tile " + r);
     b.addStatement("int xi = $L$L, wi = $L", image, group, lin(tile, (long) c.cg() * c.kk() * r, c.weights()));
     if (products) {
       b.addStatement("int yo = $L + oc * $L", lin("b", c.srcPerImage(), c.yScratch()), c.positions());

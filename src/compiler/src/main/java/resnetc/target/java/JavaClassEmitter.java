@@ -80,7 +80,7 @@ final class JavaClassEmitter {
     }
 
     TypeSpec.Builder t = ModelClass.type(cls, GENERATED, schedule, info, "");
-    t.addField(ModelClass.descriptor(schedule, info));
+    t.addField(ModelClass.descriptor(List.of(schedule), info));
     t.addField(FieldSpec.builder(boolean.class, "PROFILE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
         .addJavadoc("Per-layer timing ({@code -Dresnetc.profile=true}), read when the class loads; off, the JIT removes it.\n")
         .initializer("Boolean.getBoolean($S)", "resnetc.profile").build());
@@ -107,6 +107,8 @@ final class JavaClassEmitter {
     t.addMethod(MethodSpec.constructorBuilder().addModifiers(Modifier.PUBLIC).addParameter(int.class, "threads")
         .addJavadoc("Splits each layer over {@code threads} threads (1 = the calling thread only).\n")
         .addStatement("super(MODEL, threads)").build());
+    t.addMethod(MethodSpec.methodBuilder("isa").addAnnotation(Override.class).addModifiers(Modifier.PUBLIC).returns(String.class)
+        .addStatement("return !VECTOR ? $S : WIDE ? $S : $S", "scalar Java", "Vector API, 16 lanes (512-bit)", "Vector API, 8 lanes (256-bit)").build());
     t.addMethod(MethodSpec.methodBuilder("forward").addAnnotation(Override.class).addModifiers(Modifier.PROTECTED)
         .addParameter(FLOATS, "a").addParameter(FLOATS, "s").addParameter(int.class, "n").addCode(forward.build()).build());
     layers.forEach(t::addMethod);

@@ -1,6 +1,7 @@
 package resnetc.target.java;
 
 import java.lang.reflect.InvocationTargetException;
+import java.util.List;
 import resnetc.passes.Pipeline;
 import resnetc.runtime.CompiledModel;
 import resnetc.schedule.CpuModel;
@@ -28,11 +29,11 @@ public final class JavaTarget implements Target {
   }
 
   @Override
-  public CpuModel cpu(CodegenOptions options) {
+  public List<CpuModel> cpus(CodegenOptions options) {
     if (!options.cpus().isEmpty()) {
       throw new IllegalArgumentException("--cpu applies to the native backend; the Java backend chooses 16- or 8-float vectors when its class loads");
     }
-    return CpuModel.jvm();
+    return List.of(CpuModel.jvm());
   }
 
   /**
@@ -45,18 +46,18 @@ public final class JavaTarget implements Target {
   }
 
   @Override
-  public Artifact emit(Schedule schedule, ModelInfo info, CodegenOptions options) {
-    return JavaClassEmitter.emit(schedule, info, options.packageName(), options.className(info.name()));
+  public Artifact emit(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
+    return JavaClassEmitter.emit(schedules.getFirst(), info, options.packageName(), options.className(info.name()));
   }
 
   @Override
-  public String source(Schedule schedule, ModelInfo info, CodegenOptions options) {
-    return JavaClassEmitter.source(schedule, info, options.packageName(), options.className(info.name()));
+  public String source(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
+    return JavaClassEmitter.source(schedules.getFirst(), info, options.packageName(), options.className(info.name()));
   }
 
   @Override
   public CompiledModel load(Schedule schedule, ModelInfo info, CodegenOptions options, int threads) {
-    Artifact a = emit(schedule, info, options);
+    Artifact a = emit(List.of(schedule), info, options);
     var loader = new InMemoryJavac.Loader(a.compile(), a.resources(), JavaTarget.class.getClassLoader());
     try {
       return (CompiledModel) loader.loadClass(a.qualifiedName()).getConstructor(int.class).newInstance(threads);

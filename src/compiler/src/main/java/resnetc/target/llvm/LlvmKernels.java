@@ -155,7 +155,8 @@ final class LlvmKernels {
     LLVMValueRef group = ir.sdiv(oc0, c.og());
     LLVMValueRef srcImage = c.staged() ? ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.src())) : image(c.src(), c.srcPerImage(), t);
     LLVMValueRef src = ir.add(srcImage, ir.mul(group, (long) c.cg() * c.icStride()));
-    LLVMValueRef wts = ir.add(ir.mul(tile, (long) c.cg() * c.kk() * c.tile().r()), ir.i64(c.weights()));
+    // the tile's R channels within their group of P packed ones: [O/P][C/groups][k][k][P]
+    LLVMValueRef wts = ir.add(ir.add(ir.mul(ir.sdiv(oc0, c.pack()), (long) c.cg() * c.kk() * c.pack()), ir.srem(oc0, c.pack())), ir.i64(c.weights()));
     LLVMValueRef[] bias = new LLVMValueRef[c.tile().r()];
     for (int i = 0; i < c.tile().r(); i++) bias[i] = ir.splat(loadF(w, ir.add(ir.add(oc0, i), ir.i64(c.bias()))), c.tile().lanes());
     long plane = (long) c.oh() * c.ow();
@@ -187,7 +188,7 @@ final class LlvmKernels {
    * vector are positions that exist.
    */
   private void convTile(Conv c, ConvTask ct, LLVMValueRef q0, int nv, int lastLanes) {
-    int r = c.tile().r(), lanes = c.tile().lanes(), kk = c.kk();
+    int r = c.tile().r(), lanes = c.tile().lanes(), kk = c.kk(), pack = c.pack();
     LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     List<LLVMValueRef> init = new ArrayList<>();
     for (int i = 0; i < r; i++) {
@@ -197,16 +198,16 @@ final class LlvmKernels {
     LLVMValueRef in = c.staged() ? s : a;
     List<LLVMValueRef> acc = ir.loop("ic", ir.i64(0), ir.i64(c.cg()), 1, init, (ic, cur) -> {
       LLVMValueRef xi = ir.add(base, ir.mul(ic, c.icStride()));
-      LLVMValueRef wi = ir.add(ct.wts(), ir.mul(ic, (long) kk * r));
+      LLVMValueRef wi = ir.add(ct.wts(), ir.mul(ic, (long) kk * pack));
       List<LLVMValueRef> next = new ArrayList<>(cur);
       // The weights stream once per tile; at batch 1 the late layers' weights come from DRAM, and fetching them
       // a kilobyte ahead beats the hardware prefetcher (ResNet-50's 7x7 layers: +20 %).
-      ir.prefetch(ir.gepAnywhere(ir.f32, w, ir.add(wi, (long) Math.ceilDiv(WEIGHT_PREFETCH, kk * r) * kk * r)));
+      ir.prefetch(ir.gepAnywhere(ir.f32, w, ir.add(wi, (long) Math.ceilDiv(WEIGHT_PREFETCH, kk * pack) * kk * pack)));
       for (int tap = 0; tap < kk; tap++) {
         LLVMValueRef[] x = new LLVMValueRef[nv];
         for (int v = 0; v < nv; v++) x[v] = ir.load(vt, in, ir.add(xi, c.taps()[tap] + (long) v * lanes));
         for (int i = 0; i < r; i++) {
-          LLVMValueRef wv = ir.splat(loadF(w, ir.add(wi, (long) tap * r + i)), lanes);
+          LLVMValueRef wv = ir.splat(loadF(w, ir.add(wi, (long) tap * pack + i)), lanes);
           for (int v = 0; v < nv; v++) next.set(i * nv + v, ir.fma(x[v], wv, next.get(i * nv + v)));
         }
       }

@@ -5,6 +5,9 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.reflect.InvocationTargetException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.Collectors;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -38,10 +41,24 @@ public final class LlvmTarget implements Target {
     return Pipeline.parse("fuse-conv,dce");
   }
 
-  /** The first of the options' CPUs ({@value LlvmMachine#DEFAULT_CPU} when none); {@code native} is this machine. */
+  /**
+   * The options' CPUs ({@code native} is this machine), by default x86-64-v4 and x86-64-v3: AVX-512 and AVX2 code
+   * in one jar, which runs the best this CPU has. Best (widest vectors) first.
+   */
   @Override
-  public CpuModel cpu(CodegenOptions options) {
-    return LlvmMachine.resolve(options.cpus().isEmpty() ? null : options.cpus().get(0));
+  public List<CpuModel> cpus(CodegenOptions options) {
+    List<String> names = options.cpus().isEmpty() ? DEFAULT_CPUS : options.cpus();
+    List<CpuModel> cpus = names.stream().distinct().map(LlvmMachine::resolve).distinct().collect(Collectors.toCollection(ArrayList::new));
+    cpus.sort(Comparator.comparingInt(CpuModel::lanes).reversed());
+    return cpus;
+  }
+
+  /** What a native jar carries by default: every x86-64 server of the last decade runs one of them. */
+  static final List<String> DEFAULT_CPUS = List.of("x86-64-v4", "x86-64-v3");
+
+  /** The x86-64 level a CPU's code needs at run time (the runtime checks the CPU's flags against it). */
+  static String level(CpuModel cpu) {
+    return cpu.lanes() == 16 ? "x86-64-v4" : "x86-64-v3";
   }
 
   @Override
@@ -61,32 +78,57 @@ public final class LlvmTarget implements Target {
   }
 
   @Override
-  public String source(Schedule schedule, ModelInfo info, CodegenOptions options) {
+  public String source(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
     String cls = options.className(info.name());
-    return NativeClassEmitter.source(schedule, info, symbols(schedule), options.packageName(), cls, cls.toLowerCase(Locale.ROOT));
+    return NativeClassEmitter.source(schedules, info, symbols(schedules), options.packageName(), cls, cls.toLowerCase(Locale.ROOT));
   }
 
+  /** The step symbols, the same in every library: the schedules of one graph differ only in tiles and task counts. */
+  static List<String> symbols(List<Schedule> schedules) {
+    List<String> symbols = symbols(schedules.getFirst());
+    for (Schedule s : schedules) {
+      if (!s.steps().stream().map(Step::kind).toList().equals(schedules.getFirst().steps().stream().map(Step::kind).toList())) {
+        throw new IllegalStateException(s.model() + ": the schedules for " + s.cpu().name() + " and " + schedules.getFirst().cpu().name() + " have other steps");
+      }
+    }
+    return symbols;
+  }
+
+  /** One library per CPU, named {@code <class>-<cpu>}, sharing one weights blob (the packing does not depend on the CPU). */
   @Override
-  public Artifact emit(Schedule schedule, ModelInfo info, CodegenOptions options) {
-    if (schedule.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
-    List<String> symbols = symbols(schedule);
+  public Artifact emit(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
+    Schedule first = schedules.getFirst();
+    if (first.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
+    for (Schedule s : schedules) {
+      if (!Arrays.equals(s.weights(), first.weights())) throw new IllegalStateException(info.name() + ": the weights of " + s.cpu().name() + " are packed otherwise");
+    }
+    List<String> symbols = symbols(schedules);
     String cls = options.className(info.name()), library = cls.toLowerCase(Locale.ROOT);
     String qn = options.qualifiedName(info.name());
-    Map<String, byte[]> resources = nativeResources(library, Map.of(NativeLibrary.platform(), SharedLibrary.build(schedule, symbols)));
-    resources.put(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(schedule.weights()));
-    return new Artifact(qn, NativeClassEmitter.source(schedule, info, symbols, options.packageName(), cls, library), resources);
+    Map<String, byte[]> resources = new TreeMap<>();
+    for (Schedule s : schedules) {
+      resources.putAll(nativeResources(library + "-" + s.cpu().name(), Map.of(NativeLibrary.platform(), SharedLibrary.build(s, symbols))));
+    }
+    resources.put(NativeLibrary.INDEX, index(resources));
+    resources.put(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(first.weights()));
+    return new Artifact(qn, NativeClassEmitter.source(schedules, info, symbols, options.packageName(), cls, library), resources);
   }
 
   /** {@code native/<platform>/<file>} entries and the index that lists them (see {@code NativeLibrary}). */
   static Map<String, byte[]> nativeResources(String libraryName, Map<String, byte[]> libraries) {
     Map<String, byte[]> out = new TreeMap<>();
-    StringBuilder index = new StringBuilder("# native libraries in this jar: platform/file\n");
-    for (var e : new TreeMap<>(libraries).entrySet()) {
-      out.put(NativeLibrary.entry(e.getKey(), libraryName), e.getValue());
-      index.append(e.getKey()).append('/').append(NativeLibrary.fileName(e.getKey(), libraryName)).append('\n');
-    }
-    out.put(NativeLibrary.INDEX, index.toString().getBytes(StandardCharsets.UTF_8));
+    for (var e : libraries.entrySet()) out.put(NativeLibrary.entry(e.getKey(), libraryName), e.getValue());
+    out.put(NativeLibrary.INDEX, index(out));
     return out;
+  }
+
+  /** The index of the libraries among {@code resources}: one {@code platform/file} line each. */
+  private static byte[] index(Map<String, byte[]> resources) {
+    StringBuilder index = new StringBuilder("# native libraries in this jar: platform/file\n");
+    for (String path : new TreeMap<>(resources).keySet()) {
+      if (path.startsWith("native/") && !path.equals(NativeLibrary.INDEX)) index.append(path.substring("native/".length())).append('\n');
+    }
+    return index.toString().getBytes(StandardCharsets.UTF_8);
   }
 
   /** The schedule compiled by the ORC JIT and bound to its class, with no shared library written anywhere. */
@@ -95,7 +137,7 @@ public final class LlvmTarget implements Target {
     if (schedule.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
     List<String> symbols = symbols(schedule);
     String cls = options.className(info.name()), qn = options.qualifiedName(info.name());
-    String source = NativeClassEmitter.source(schedule, info, symbols, options.packageName(), cls, "jit");
+    String source = NativeClassEmitter.source(List.of(schedule), info, symbols, options.packageName(), cls, "jit");
     Map<String, byte[]> resources = Map.of(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(schedule.weights()));
     var loader = new InMemoryJavac.Loader(InMemoryJavac.compile(qn, source), resources, LlvmTarget.class.getClassLoader());
     NativeJit jit = NativeJit.load(schedule, symbols);

@@ -14,21 +14,23 @@ import resnetc.target.ModelClass;
 import resnetc.target.ModelInfo;
 
 /**
- * The Java class around a schedule compiled to native code: a {@code NativeModel} whose only contents are
- * constants, the model's descriptor and its program (one row per step: symbol, layer, tasks), plus the
- * constructors. The runtime's {@code NativeModel} checks sizes and runs each step over the thread team.
+ * The Java class around schedules compiled to native code, one per instruction set: a {@code NativeModel} whose
+ * only contents are constants, the model's descriptor and its program (one row per step: symbol, layer, grain,
+ * tasks on each instruction set), plus the constructors. The runtime's {@code NativeModel} checks sizes and runs each step over the thread team.
  */
 final class NativeClassEmitter {
   private static final ClassName NATIVE = ClassName.get("resnetc.runtime", "NativeModel");
-  private static final ClassName PROGRAM = NATIVE.nestedClass("Program"), CODE = NATIVE.nestedClass("Code");
+  private static final ClassName PROGRAM = NATIVE.nestedClass("Program"), CODE = NATIVE.nestedClass("Code"), ISA = NATIVE.nestedClass("Isa");
 
   private NativeClassEmitter() {}
 
-  static String source(Schedule s, ModelInfo info, List<String> symbols, String packageName, String cls, String library) {
-    String what = " to native code for " + s.cpu().name();
+  static String source(List<Schedule> schedules, ModelInfo info, List<String> symbols, String packageName, String cls, String library) {
+    Schedule s = schedules.getFirst();
+    String what = " to native code for " + String.join(" and ", schedules.stream().map(x -> x.cpu().name()).toList());
     TypeSpec.Builder t = ModelClass.type(cls, NATIVE, s, info, what);
-    t.addField(ModelClass.descriptor(s, info));
-    CodeBlock.Builder program = CodeBlock.builder().add("$T.builder()\n$>$>", PROGRAM);
+    t.addField(ModelClass.descriptor(schedules, info));
+    CodeBlock isas = CodeBlock.join(schedules.stream().map(x -> CodeBlock.of("new $T($S, $S)", ISA, x.cpu().name(), LlvmTarget.level(x.cpu()))).toList(), ", ");
+    CodeBlock.Builder program = CodeBlock.builder().add("$T.builder($L)\n$>$>", PROGRAM, isas);
     List<Schedule.Layer> layers = s.layers();
     for (int i = 0, layer = -1; i < symbols.size(); i++) {
       Step step = s.steps().get(i);
@@ -37,14 +39,17 @@ final class NativeClassEmitter {
         while (!layers.get(layer).name().equals(step.layer())) layer++;
         program.add(ModelClass.layerComment(layers.get(layer), info));
       }
-      program.add(".step($S, $L, $L, $L)\n", symbols.get(i), layer, step.tasksPerImage(), step.grain());
+      int k = i;
+      String tasks = String.join(", ", schedules.stream().map(x -> Integer.toString(x.steps().get(k).tasksPerImage())).toList());
+      program.add(".step($S, $L, $L, $L)\n", symbols.get(i), layer, step.grain() == Integer.MAX_VALUE ? "Integer.MAX_VALUE" : step.grain(), tasks);
     }
     program.add(".build()$<$<");
     t.addField(FieldSpec.builder(PROGRAM, "PROGRAM", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
-        .addJavadoc("The native steps in order: symbol, layer, tasks per image, tasks per team job at least.\n").initializer(program.build()).build());
+        .addJavadoc("The native steps in order: symbol, layer, tasks per team job at least, tasks per image on each instruction set.\n")
+        .initializer(program.build()).build());
     ClassName self = ClassName.get(packageName, cls);
     t.addField(FieldSpec.builder(CODE, "CODE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
-        .addJavadoc("The library in this jar and the weights, loaded by the first instance and shared by all.\n")
+        .addJavadoc("The library for this CPU in this jar ({@code <library>-<isa>}) and the weights, loaded by the first instance and shared by all.\n")
         .initializer("new $T($T.class, $S, $S, $LL)", CODE, self, library, cls + ".weights", s.weightFloats()).build());
     t.addMethod(ModelClass.allCores());
     t.addMethod(MethodSpec.constructorBuilder().addModifiers(Modifier.PUBLIC).addParameter(int.class, "threads")

@@ -96,7 +96,7 @@ class LlvmTargetTest {
       String exported = nm(so, "--defined-only");
       for (String symbol : symbols) assertTrue(exported.contains(" T " + symbol + "\n"), symbol + " exported");
       CodegenOptions o = CodegenOptions.defaults().withTarget("native").withCpus(List.of(CPU));
-      Artifact a = new LlvmTarget().emit(s, ModelInfo.of(g.name(), g.input().type().dim(1)), o);
+      Artifact a = new LlvmTarget().emit(List.of(s), ModelInfo.of(g.name(), g.input().type().dim(1)), o);
       var loader = new InMemoryJavac.Loader(a.compile(), a.resources(), getClass().getClassLoader());
       SymbolLookup lookup = SymbolLookup.libraryLookup(so, arena);
       try (CompiledModel m = (CompiledModel) loader.loadClass(a.qualifiedName()).getConstructor(int.class, SymbolLookup.class).newInstance(2, lookup)) {
@@ -254,9 +254,10 @@ class LlvmTargetTest {
   void cpusWithoutFmaAreRefused() {
     var e = assertThrows(IllegalArgumentException.class, () -> LlvmMachine.resolve("x86-64"));
     assertTrue(e.getMessage().contains("FMA"), e.getMessage());
-    CpuModel cpu = new LlvmTarget().cpu(CodegenOptions.defaults().withTarget("native"));
-    assertEquals("x86-64-v3", cpu.name());
-    assertEquals("", cpu.features());
-    assertEquals(8, cpu.lanes());
+    List<CpuModel> cpus = new LlvmTarget().cpus(CodegenOptions.defaults().withTarget("native"));
+    assertEquals(List.of("x86-64-v4", "x86-64-v3"), cpus.stream().map(CpuModel::name).toList(), "AVX-512 and AVX2 by default, best first");
+    assertEquals(List.of(16, 8), cpus.stream().map(CpuModel::lanes).toList());
+    assertEquals(List.of("x86-64-v4", "x86-64-v3"), new LlvmTarget().cpus(CodegenOptions.defaults().withTarget("native")
+        .withCpus(List.of("x86-64-v3", "x86-64-v4", "x86-64-v3"))).stream().map(CpuModel::name).toList(), "a list, deduplicated, best first");
   }
 }

@@ -103,11 +103,20 @@ class NativeBackendTest {
     }
     Path in = tmp.resolve("in.f32"), res = tmp.resolve("out.f32");
     F32.write(in, x);
-    Process p = new ProcessBuilder(ProcessHandle.current().info().command().orElse("java"), "-jar", jar.toString(),
-        "--input-f32", in.toString(), "--output", res.toString(), "--batch", Integer.toString(n)).redirectErrorStream(true).start();
-    String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertEquals(0, p.waitFor(), log);
-    assertArrayEquals(viaJit, F32.read(res), "AOT .so and JIT must agree bit for bit");
+    try (var j = new java.util.jar.JarFile(jar.toFile())) {
+      String index = new String(j.getInputStream(j.getEntry("native/index.txt")).readAllBytes(), StandardCharsets.UTF_8);
+      assertTrue(index.contains("/resnet20-x86-64-v4.so") && index.contains("/resnet20-x86-64-v3.so"), "AVX-512 and AVX2 code by default: " + index);
+    }
+    // the best instruction set of this machine, then AVX2 forced: the same bits as the JIT's AVX2 code
+    for (String isa : new String[] {null, "x86-64-v3"}) {
+      List<String> java = new java.util.ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java")));
+      if (isa != null) java.add("-Dresnetc.isa=" + isa);
+      java.addAll(List.of("-jar", jar.toString(), "--input-f32", in.toString(), "--output", res.toString(), "--batch", Integer.toString(n)));
+      Process p = new ProcessBuilder(java).redirectErrorStream(true).start();
+      String log = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertEquals(0, p.waitFor(), log);
+      assertArrayEquals(viaJit, F32.read(res), "AOT .so (" + (isa == null ? "this CPU's best" : isa) + ") and JIT must agree bit for bit");
+    }
     if (images.isPresent()) {
       int[] labels = Cifar.read(images.get(), 0).labels();
       int correct = 0;

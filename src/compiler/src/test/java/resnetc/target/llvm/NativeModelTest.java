@@ -96,10 +96,10 @@ class NativeModelTest {
             .layer("conv1", "conv 1x1", "1x4x4", 48L)
             .layer("fc", "fc", "3", 96L)
             .build();
-        private static final Program PROGRAM = Program.builder()
-            .step("toy_double", 0, 4, 1)
+        private static final Program PROGRAM = Program.builder(new Isa("x86-64-v3", "x86-64-v3"))
+            .step("toy_double", 0, 1, 4)
             .step("toy_relu", 0, 1, 1)
-            .step("toy_dense", 1, 3, 1)
+            .step("toy_dense", 1, 1, 3)
             .build();
         private static final Code CODE = new Code(Toy.class, "toy", "Toy.weights", 52L);
 
@@ -118,7 +118,7 @@ class NativeModelTest {
       """;
 
   static Map<String, byte[]> resources(Map<String, byte[]> libraries) {
-    Map<String, byte[]> r = LlvmTarget.nativeResources("toy", libraries);
+    Map<String, byte[]> r = LlvmTarget.nativeResources("toy-x86-64-v3", libraries);
     r.put("com/example/toy/Toy.weights", Artifact.blobBytes(WEIGHTS));
     return r;
   }
@@ -282,12 +282,12 @@ class NativeModelTest {
     String platform = NativeLibrary.platform();
     try (JarFile j = new JarFile(jar.toFile())) {
       assertEquals("com.example.toy.Toy", j.getManifest().getMainAttributes().getValue("Resnetc-Model"));
-      ZipEntry lib = j.getEntry("native/" + platform + "/toy.so"), w = j.getEntry("com/example/toy/Toy.weights");
+      ZipEntry lib = j.getEntry("native/" + platform + "/toy-x86-64-v3.so"), w = j.getEntry("com/example/toy/Toy.weights");
       assertEquals(ZipEntry.STORED, lib.getMethod());
       assertEquals(ZipEntry.STORED, w.getMethod());
       assertArrayEquals(so, j.getInputStream(lib).readAllBytes());
       assertTrue(new String(j.getInputStream(j.getEntry("native/index.txt")).readAllBytes(), StandardCharsets.UTF_8)
-          .contains(platform + "/toy.so"));
+          .contains(platform + "/toy-x86-64-v3.so"));
     }
     float[] x = input(5, 21);
     Path in = tmp.resolve("in.f32"), out = tmp.resolve("out.f32");
@@ -310,8 +310,8 @@ class NativeModelTest {
     F32.write(in, input(1, 1));
     Result r = java(jar, tmp.resolve("cache2"), "--input-f32", in.toString());
     assertEquals(1, r.code(), r.err());
-    assertTrue(r.err().contains("error: no native library toy for platform " + NativeLibrary.platform()), r.err());
-    assertTrue(r.err().contains("plan9-mips/toy.so"), r.err());
+    assertTrue(r.err().contains("error: no native library toy-x86-64-v3 for platform " + NativeLibrary.platform()), r.err());
+    assertTrue(r.err().contains("plan9-mips/toy-x86-64-v3.so"), r.err());
     assertFalse(r.err().contains("\tat "), r.err());
   }
 }
