@@ -37,6 +37,17 @@ public final class Checker {
     return m;
   }
 
+  /**
+   * A preprocess section checked on its own for a model with {@code input} (for models without a spec, such as
+   * ONNX files); {@code source} is the text it was parsed from ({@link resnetc.parse.SpecParser#preprocessSource}).
+   */
+  public static Model.Preprocess preprocess(String file, String source, Ast.Preprocess p, Model.Input input) {
+    Checker c = new Checker(new Ast.Spec(file, source, "", Pos.NONE, List.of(p)));
+    Model.Preprocess checked = c.preprocess(p, input);
+    if (!c.errors.isEmpty()) throw new SpecException(c.errors, source);
+    return checked;
+  }
+
   private void error(Pos pos, String message) {
     errors.add(new Diagnostic(spec.file(), pos, message));
   }

@@ -32,13 +32,15 @@ import resnetc.weights.RandomWeights;
 final class RunCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
+
+  @Mixin PreprocessOption preprocess = new PreprocessOption();
 
   @ArgGroup(exclusive = true)
   WeightSource weights = new WeightSource();
 
   static final class WeightSource {
-    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors checkpoint (default: the spec's 'weights { file ... }')")
+    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors checkpoint (default: the spec's 'weights { file ... }', or an ONNX model's own)")
     Path file;
 
     @Option(names = "--random-weights", paramLabel = "SEED", description = "deterministic random weights, batch norm calibrated")
@@ -117,12 +119,13 @@ final class RunCommand implements Callable<Integer> {
 
   private int execute() throws IOException {
     PrintWriter out = cmd.commandLine().getOut();
-    Frontend.Loaded loaded = Frontend.load(spec);
+    Frontend.Loaded loaded = preprocess.load(spec);
     Graph g = weights(loaded);
 
     float[] x;
     int[] labels = null;
     if (input.cifar != null) {
+      PreprocessOption.requireForPixels(loaded, "--input-cifar");
       Cifar data = Cifar.read(input.cifar, limit);
       x = data.pixels();
       labels = data.labels();
@@ -254,6 +257,7 @@ final class RunCommand implements Callable<Integer> {
   /** The graph with --weights, --random-weights or the spec's own weights file; an error when there are none. */
   static Graph weights(Frontend.Loaded loaded, WeightSource weights) {
     if (weights.seed != null) return RandomWeights.generate(loaded.graph(), weights.seed);
+    if (weights.file == null && loaded.graph().hasWeights()) return loaded.graph(); // an ONNX file carries its weights
     Path file = weights.file != null ? weights.file : loaded.specWeights();
     if (file == null) {
       throw new Main.UserError(loaded.spec() + " names no weights file: pass --weights FILE or --random-weights SEED");

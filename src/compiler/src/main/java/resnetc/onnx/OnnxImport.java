@@ -720,15 +720,29 @@ public final class OnnxImport {
       int pad = padding(n, a, x.shape(), k, stride);
       a.done();
       int h = x.shape()[2], w = x.shape()[3];
-      if (ceilMode != 0 && (Math.ceilDiv(h + 2 * pad - k, stride) != (h + 2 * pad - k) / stride || Math.ceilDiv(w + 2 * pad - k, stride) != (w + 2 * pad - k) / stride)) {
-        throw new Unsupported("ceil_mode=1 adds a window that hangs over the edge of " + text(x.shape()) + "; resnetc imports pools whose windows fit");
+      if (h + 2 * pad < k || w + 2 * pad < k) throw new Unsupported("a " + k + "x" + k + " window does not fit " + text(x.shape()) + " with pads " + pad);
+      int[] ceilOut = new int[2];
+      boolean ceil = false;
+      for (int d = 0; d < 2; d++) {
+        int span = x.shape()[2 + d] + 2 * pad - k;
+        ceilOut[d] = (ceilMode != 0 ? Math.ceilDiv(span, stride) : span / stride) + 1;
+        ceil |= ceilOut[d] != span / stride + 1;
+      }
+      if (ceil && (max || countPad)) {
+        throw new Unsupported("ceil_mode=1 adds a window that hangs over the edge of " + text(x.shape())
+            + (max ? "; resnetc's max pools round down" : " and count_include_pad=1 (runtimes disagree on its divisor)"));
       }
       String xi = exact(x, n);
       if (!max && k == h && k == w && pad == 0) {
         // one window over the whole plane: the global pool, which also flattens (the same sum, in the same order)
         return new Act(emit(n, null, new Op.GlobalAvgPool(), List.of(xi)), new int[] {TensorType.BATCH, x.shape()[1], 1, 1}, null);
       }
-      Op op = max ? new Op.MaxPool(k, stride, pad) : new Op.AvgPool(k, stride, pad, false, countPad);
+      Op op = max ? new Op.MaxPool(k, stride, pad) : new Op.AvgPool(k, stride, pad, ceil, countPad);
+      TensorType t = op.infer(List.of(type(xi)));
+      if (t.dim(2) != ceilOut[0] || t.dim(3) != ceilOut[1]) {
+        // PyTorch's rule, which the IR follows: with ceil mode a last window starting in the right padding is dropped
+        throw new Unsupported("ceil_mode=1 on " + text(x.shape()) + " gives a last window that starts in the padding");
+      }
       return emitted(unique(base(n, null)), origin(n), op, List.of(xi));
     }
 
