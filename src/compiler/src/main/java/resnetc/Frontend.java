@@ -84,7 +84,7 @@ public final class Frontend {
       g = withPreprocess(g, pre);
     }
     Model m = new Model(g.name(), file.toString(), null, input, pre, (int) g.outputType().elementsPerItem(), 1e-5, null,
-        List.of(), List.of(), List.of(), new Model.Weights(Model.Convention.TORCHVISION, "", java.util.Map.of(), null));
+        List.of(), List.of(), List.of(), new Model.Weights(Model.Convention.TORCHVISION, "", java.util.Map.of(), null), false);
     return new Loaded(file, m, g);
   }
 

@@ -147,6 +147,7 @@ public final class SpecParser {
         case ClassesItemContext c -> new Ast.Classes(integer(c.INT().getSymbol()), p);
         case LabelsItemContext c -> new Ast.Labels(string(c.STRING()), p);
         case EpsItemContext c -> new Ast.Eps(number(c.number()), p);
+        case BnItemContext c -> new Ast.BnMode(at(c.how), p);
         case StemItemContext c -> new Ast.Stem(c.layer().stream().map(this::layer).toList(), p);
         case HeadItemContext c -> new Ast.Head(c.layer().stream().map(this::layer).toList(), p);
         case BlockItemContext c -> new Ast.BlockItem(block(c.blockSpec()));
