@@ -113,12 +113,8 @@ public final class Checker {
       error(b.mode().pos(), "unknown batch-norm mode '" + b.mode().value() + "' (expected 'folded': the batch norms are folded into the convs)");
       return false;
     }
-    for (Model.Stage s : stages) {
-      if (s.block() != null && s.block().preact()) {
-        error(b.pos(), "'bn folded' cannot describe the pre-activation blocks of stage '" + s.name() + "': their first bn follows the residual add, not a conv");
-        return false;
-      }
-    }
+    stages.stream().filter(s -> s.block() != null && s.block().preact()).findFirst().ifPresent(s -> error(b.pos(),
+        "'bn folded' cannot describe the pre-activation blocks of stage '" + s.name() + "': their first bn follows the residual add, not a conv"));
     for (int i = 0; i < stem.size(); i++) {
       if (stem.get(i) instanceof Model.Bn && (i == 0 || !(stem.get(i - 1) instanceof Model.Conv))) {
         error(stem.get(i).pos(), "with 'bn folded' a stem bn must directly follow the conv it is folded into");
