@@ -483,11 +483,17 @@ public final class OnnxImport {
 
     /** An IR constant with this data and IR shape, named {@code base} (one IR constant per ONNX constant). */
     private String irConstant(ConstTensor t, String base, int... dims) {
+      return irConstantAt(nodes.size(), t, base, dims);
+    }
+
+    /** {@link #irConstant} placed before the node at {@code at}, which reads it. */
+    private String irConstantAt(int at, ConstTensor t, String base, int... dims) {
       String known = irConsts.get(t);
-      if (known != null && type(known).equals(TensorType.of(dims))) return known;
+      if (known != null && type(known).equals(TensorType.of(dims)) && nodeIndex.get(known) < at) return known;
       String c = unique(base);
       TensorType type = TensorType.of(dims);
-      add(new Node(c, new Op.Const(), List.of(), type, ""));
+      nodes.add(at, new Node(c, new Op.Const(), List.of(), type, ""));
+      for (int i = at; i < nodes.size(); i++) nodeIndex.put(nodes.get(i).name(), i);
       constants.put(c, new Tensor(type, t.floats()));
       if (known == null) irConsts.put(t, c);
       return c;
@@ -643,7 +649,7 @@ public final class OnnxImport {
       float[] data = c.size() == channels ? c.floats() : filled(channels, c.floats()[0]);
       ConstTensor b = ConstTensor.ofFloats(new long[] {channels}, data);
       List<String> ins = new ArrayList<>(p.inputs());
-      ins.add(irConstant(b, p.name() + ".bias", channels));
+      ins.add(irConstantAt(nodeIndex.get(p.name()), b, p.name() + ".bias", channels));
       replace(p.name(), p.op(), ins);
       return x;
     }
