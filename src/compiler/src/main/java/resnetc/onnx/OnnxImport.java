@@ -169,8 +169,8 @@ public final class OnnxImport {
     }
 
     Graph run() {
-      opset = opset();
       if (!model.hasGraph()) throw error("the model has no graph");
+      opset = opset();
       if (g.getUnknownFields().hasField(15)) throw error("the graph has sparse initializers, which resnetc does not import");
       if (g.getNodeCount() > MAX_NODES) throw error(g.getNodeCount() + " nodes; resnetc imports at most " + MAX_NODES);
       for (TensorProto t : g.getInitializerList()) {
@@ -179,10 +179,15 @@ public final class OnnxImport {
       input();
       if (g.getOutputCount() != 1) throw error(g.getOutputCount() + " graph outputs; resnetc compiles models with one output");
       String out = g.getOutput(0).getName();
-      List<NodeProto> live = liveNodes(out);
       for (int i = 0; i < g.getNodeCount(); i++) {
-        for (String o : g.getNode(i).getOutputList()) if (!o.isEmpty()) producer.putIfAbsent(o, i);
+        for (String o : g.getNode(i).getOutputList()) {
+          if (o.isEmpty()) continue;
+          if (producer.putIfAbsent(o, i) != null || initializers.containsKey(o) || values.containsKey(o)) {
+            throw error("value '" + o + "' is defined twice (by node " + i + " and before it)");
+          }
+        }
       }
+      List<NodeProto> live = liveNodes(out);
       for (NodeProto n : live) for (String in : n.getInputList()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
       uses.merge(out, 1, Integer::sum);
       for (NodeProto n : live) node(n);

@@ -113,7 +113,7 @@ final class OnnxTensors implements AutoCloseable {
       }
       long size = ch.size();
       if (offset > size || bytes > size - offset) {
-        throw new Unsupported(what + ": bytes " + offset + ".." + (offset + bytes) + " lie outside the " + size + " bytes of " + location);
+        throw new Unsupported(what + ": the " + bytes + " bytes at offset " + offset + " lie outside the " + size + " bytes of " + location);
       }
       ByteBuffer buf = ByteBuffer.allocate((int) bytes);
       for (long at = offset; buf.hasRemaining(); ) {
