@@ -126,7 +126,10 @@ public final class OnnxImport {
    */
   private record Act(String ir, int[] shape, View view) implements Value {}
 
-  /** {@code x[:, :, ::strideH, ::strideW]} between {@code before} and {@code after} zero channels. */
+  /**
+   * {@code x[:, :, ::strideH, ::strideW]} between {@code before} and {@code after} zero channels; named after the
+   * last node that extended it, which is the one whose output is read.
+   */
   private record View(int strideH, int strideW, int before, int after, String name, String origin) {}
 
   /** The ops of the default domain the importer knows, for the node test suite and messages. */
@@ -144,6 +147,8 @@ public final class OnnxImport {
     private final Map<String, Value> values = new HashMap<>();
     /** Readers of each ONNX value among the nodes imported, plus one for the graph output. */
     private final Map<String, Integer> uses = new HashMap<>();
+    /** The op types of those readers. */
+    private final Map<String, List<String>> readers = new HashMap<>();
     /** The node computing each ONNX value, for messages about values used too early. */
     private final Map<String, Integer> producer = new HashMap<>();
     private final List<Node> nodes = new ArrayList<>();
@@ -188,7 +193,13 @@ public final class OnnxImport {
         }
       }
       List<NodeProto> live = liveNodes(out);
-      for (NodeProto n : live) for (String in : n.getInputList()) if (!in.isEmpty()) uses.merge(in, 1, Integer::sum);
+      for (NodeProto n : live) {
+        for (String in : n.getInputList()) {
+          if (in.isEmpty()) continue;
+          uses.merge(in, 1, Integer::sum);
+          readers.computeIfAbsent(in, k -> new ArrayList<>()).add(n.getOpType());
+        }
+      }
       uses.merge(out, 1, Integer::sum);
       for (NodeProto n : live) node(n);
       return finish(out);
@@ -339,7 +350,7 @@ public final class OnnxImport {
           a.done();
           Act x = act(n, 0);
           rank(x, 4, "GlobalAveragePool");
-          yield new Act(emit(n, null, new Op.GlobalAvgPool(), List.of(exact(x, n))), new int[] {TensorType.BATCH, x.shape()[1], 1, 1}, null);
+          yield wholePlane(n, x, exact(x, n));
         }
         case "Flatten" -> flatten(n, a);
         case "Reshape" -> reshape(n, a);
@@ -744,10 +755,7 @@ public final class OnnxImport {
             + (max ? "; resnetc's max pools round down" : " and count_include_pad=1 (runtimes disagree on its divisor)"));
       }
       String xi = exact(x, n);
-      if (!max && k == h && k == w && pad == 0) {
-        // one window over the whole plane: the global pool, which also flattens (the same sum, in the same order)
-        return new Act(emit(n, null, new Op.GlobalAvgPool(), List.of(xi)), new int[] {TensorType.BATCH, x.shape()[1], 1, 1}, null);
-      }
+      if (!max && k == h && k == w && pad == 0 && flattenedOnly(n.getOutput(0))) return wholePlane(n, x, xi);
       Op op = max ? new Op.MaxPool(k, stride, pad) : new Op.AvgPool(k, stride, pad, ceil, countPad);
       TensorType t = op.infer(List.of(type(xi)));
       if (t.dim(2) != ceilOut[0] || t.dim(3) != ceilOut[1]) {
@@ -755,6 +763,24 @@ public final class OnnxImport {
         throw new Unsupported("ceil_mode=1 on " + text(x.shape()) + " gives a last window that starts in the padding");
       }
       return emitted(unique(base(n, null)), origin(n), op, List.of(xi));
+    }
+
+    /** Whether every reader of {@code value} only reshapes it or asks its shape (so a pooled vector may be held as [N, C]). */
+    private boolean flattenedOnly(String value) {
+      List<String> ops = readers.getOrDefault(value, List.of());
+      return !ops.isEmpty() && ops.stream().allMatch(op -> Set.of("Flatten", "Reshape", "Squeeze", "Shape").contains(op));
+    }
+
+    /**
+     * The mean of each channel plane: {@code global_avgpool} (which also flattens to [N, C]) when the result is
+     * only reshaped, else an average pool with the plane as its window, which keeps [N, C, 1, 1] for readers such
+     * as a conv. Both sum in the same order and divide by the plane size: the same bits.
+     */
+    private Act wholePlane(NodeProto n, Act x, String xi) {
+      int h = x.shape()[2], w = x.shape()[3];
+      int[] pooled = {TensorType.BATCH, x.shape()[1], 1, 1};
+      if (flattenedOnly(n.getOutput(0)) || h != w) return new Act(emit(n, null, new Op.GlobalAvgPool(), List.of(xi)), pooled, null);
+      return new Act(emit(n, null, new Op.AvgPool(h, 1, 0, false, true), List.of(xi)), pooled, null);
     }
 
     private static int square(long kh, long kw, String what) {
@@ -1010,8 +1036,7 @@ public final class OnnxImport {
       checkViewable(x, n);
       int[] shape = x.shape().clone();
       shape[1] += (int) (begin[1] + end[1]);
-      View v2 = new View(old.strideH(), old.strideW(), old.before() + (int) begin[1], old.after() + (int) end[1],
-          old.name() != null ? old.name() : base(n, null), old.origin() != null ? old.origin() : origin(n));
+      View v2 = new View(old.strideH(), old.strideW(), old.before() + (int) begin[1], old.after() + (int) end[1], base(n, null), origin(n));
       return new Act(x.ir(), shape, v2);
     }
 
@@ -1072,8 +1097,7 @@ public final class OnnxImport {
       checkViewable(x, n);
       // channel padding commutes with spatial subsampling: one view either way
       View old = x.view() != null ? x.view() : new View(1, 1, 0, 0, null, null);
-      View v2 = new View(old.strideH() * sh, old.strideW() * sw, old.before(), old.after(),
-          old.name() != null ? old.name() : base(n, null), old.origin() != null ? old.origin() : origin(n));
+      View v2 = new View(old.strideH() * sh, old.strideW() * sw, old.before(), old.after(), base(n, null), origin(n));
       return new Act(x.ir(), shape, v2);
     }
 

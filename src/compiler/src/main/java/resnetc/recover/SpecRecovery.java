@@ -88,19 +88,31 @@ public final class SpecRecovery {
   /** @param before/after option A's zero channels; @param stride the subsample or projection stride */
   private record Shortcut(ShortcutKind kind, int stride, int before, int after) {}
 
-  /** A block as the spec sees it: the options of a {@code block} item and the stage it belongs to. */
-  private record Block(boolean bottleneck, boolean preact, int stride, boolean strideOn3x3, int width, int out, int groups,
+  /**
+   * A block as the spec sees it: the options of a {@code block} item and the stage it belongs to.
+   * {@code strideOn3x3} is null for a bottleneck without stride, where either placement gives the same graph.
+   */
+  private record Block(boolean bottleneck, boolean preact, int stride, Boolean strideOn3x3, int width, int out, int groups,
                        Shortcut shortcut, int in, String where) {
     boolean changes() {
       return stride != 1 || in != out;
     }
 
-    /** The block options that must agree within a stage. */
+    /** The block options that must agree within a stage (stride_on aside, which only strided blocks show). */
     String options() {
+      return options(null);
+    }
+
+    /**
+     * The options of a {@code block} item, with {@code on3x3} where the block itself does not say; without
+     * {@code stride_on} when {@code on3x3} is null.
+     */
+    String options(Boolean on3x3) {
       if (!bottleneck) return "basic" + (preact ? " preact" : "");
       int[] e = bottleneckOptions(width, out, groups);
       if (e == null) return null;
-      return "bottleneck" + (e[0] != 4 ? " expansion " + e[0] : "") + (strideOn3x3 ? "" : " stride_on 1x1")
+      boolean on = strideOn3x3 != null ? strideOn3x3 : on3x3 == null || on3x3;
+      return "bottleneck" + (e[0] != 4 ? " expansion " + e[0] : "") + (on || on3x3 == null ? "" : " stride_on 1x1")
           + (groups != 1 ? " groups " + groups : "") + (e[1] != 64 ? " width_per_group " + e[1] : "") + (preact ? " preact" : "");
     }
 
@@ -150,8 +162,11 @@ public final class SpecRecovery {
 
       // the most common block options and shortcut become the defaults, the others stage overrides
       Map<String, Integer> blockVotes = new LinkedHashMap<>(), shortcutVotes = new LinkedHashMap<>();
+      // stride_on as the blocks with a stride say (all of them agree in the networks the language describes)
+      boolean on3x3 = stages.stream().flatMap(s -> s.blocks().stream()).map(Block::strideOn3x3).filter(java.util.Objects::nonNull)
+          .findFirst().orElse(true);
       for (Stage s : stages) {
-        blockVotes.merge(s.blocks().get(0).options(), 1, Integer::sum);
+        blockVotes.merge(s.blocks().get(0).options(stageOn3x3(s, on3x3)), 1, Integer::sum);
         String sc = shortcut(s);
         if (sc != null) shortcutVotes.merge(sc, 1, Integer::sum);
       }
@@ -164,7 +179,8 @@ public final class SpecRecovery {
         sb.append("  stage layer").append(i + 1).append(' ').append(s.blocks().size()).append(" x ").append(b.planes());
         if (b.stride() != 1) sb.append(" stride ").append(b.stride());
         List<String> overrides = new ArrayList<>();
-        if (!b.options().equals(block)) overrides.add("block " + b.options());
+        String options = b.options(stageOn3x3(s, on3x3));
+        if (!options.equals(block)) overrides.add("block " + options);
         String sc = shortcut(s);
         if (sc == null ? shortcut.equals("C") : !sc.equals(shortcut)) overrides.add("shortcut " + (sc == null ? "identity" : sc));
         if (!overrides.isEmpty()) sb.append(" { ").append(String.join("  ", overrides)).append(" }");
@@ -176,6 +192,10 @@ public final class SpecRecovery {
       if (weightsFile != null) sb.append(" { file \"").append(weightsFile.replace("\\", "\\\\").replace("\"", "\\\"")).append("\" }");
       sb.append('\n').append("}\n");
       return sb.toString();
+    }
+
+    private static boolean stageOn3x3(Stage s, boolean dflt) {
+      return s.blocks().stream().map(Block::strideOn3x3).filter(java.util.Objects::nonNull).findFirst().orElse(dflt);
     }
 
     /** The stage's shortcut kind, or null when any kind but C gives it (identity blocks only). */
@@ -218,6 +238,22 @@ public final class SpecRecovery {
       for (int i = 0; i < v.length; i++) sb.append(i > 0 ? ", " : "").append(Float.toString(v[i]));
       return sb.append(']').toString();
     }
+  }
+
+  /**
+   * The op in a form where equal means the same computation on input {@code in}: an average pool in ceil mode
+   * whose output size rounding down also gives has the same windows without it (exporters write it either way).
+   */
+  public static Op canonical(Op op, TensorType in) {
+    if (op instanceof Op.AvgPool a && a.ceil() && in != null) {
+      Op.AvgPool floor = new Op.AvgPool(a.kernel(), a.stride(), a.pad(), false, a.countPad());
+      try {
+        if (floor.infer(List.of(in)).equals(a.infer(List.of(in)))) return floor;
+      } catch (resnetc.ir.IrException e) {
+        return op; // the window does not fit: left for the verifier to report
+      }
+    }
+    return op;
   }
 
   // ---- the analysis: input, stem, residual blocks, head ----
@@ -364,7 +400,7 @@ public final class SpecRecovery {
       Op.Conv2d[] ops = convs.stream().map(n -> (Op.Conv2d) n.op()).toArray(Op.Conv2d[]::new);
       int[] outs = convs.stream().mapToInt(n -> n.type().dim(1)).toArray();
       int stride;
-      boolean on3x3 = true;
+      Boolean on3x3 = null;
       int groups = 1;
       if (!bottleneck) {
         requireConv(ops[0], 3, 1, 1, where, "conv1 of a basic block");
@@ -378,8 +414,8 @@ public final class SpecRecovery {
         requireConv(ops[2], 1, 0, 1, where, "conv3 of a bottleneck");
         if (ops[2].stride() != 1 || (ops[0].stride() != 1 && ops[1].stride() != 1)) throw fail(where, "the bottleneck's strides are not on its first 1x1 or its 3x3 alone");
         if (outs[0] != outs[1]) throw fail(where, "the bottleneck's inner convs have " + outs[0] + " and " + outs[1] + " channels");
-        on3x3 = ops[0].stride() == 1;
-        stride = on3x3 ? ops[1].stride() : ops[0].stride();
+        stride = Math.max(ops[0].stride(), ops[1].stride());
+        if (stride != 1) on3x3 = ops[0].stride() == 1;
         groups = ops[1].groups();
         if (bottleneckOptions(outs[0], outs[2], groups) == null) {
           throw fail(where, "no expansion and width_per_group give " + outs[0] + " inner and " + outs[2] + " output channels in " + groups + " groups");
@@ -420,8 +456,10 @@ public final class SpecRecovery {
       }
       boolean pooled = first.op() instanceof Op.AvgPool;
       if (pooled) {
-        Op.AvgPool a = (Op.AvgPool) rest.removeFirst().op();
-        if (!a.equals(new Op.AvgPool(stride, stride, 0, true, false))) {
+        Node pool = rest.removeFirst();
+        TensorType in = node(pool.input(0)).type();
+        Op.AvgPool a = (Op.AvgPool) pool.op();
+        if (!canonical(a, in).equals(canonical(new Op.AvgPool(stride, stride, 0, true, false), in))) {
           throw fail(where, "the shortcut's avg pool " + a.attrs() + " is not option D's (" + stride + "x" + stride + " stride " + stride + ", ceil mode, padding not counted)");
         }
       }
@@ -559,7 +597,7 @@ public final class SpecRecovery {
       if (known != null) return known.equals(b);
       if (reverse.containsKey(b)) return false;
       Node x = spec.node(a), y = graph.node(b);
-      if (!x.op().equals(y.op()) || !x.type().equals(y.type()) || x.inputs().size() != y.inputs().size()) {
+      if (!canonical(x.op(), inputType(spec, x)).equals(canonical(y.op(), inputType(graph, y))) || !x.type().equals(y.type()) || x.inputs().size() != y.inputs().size()) {
         mismatch = "spec %" + a + " (" + resnetc.ir.Printer.line(x) + ") against %" + b + " (" + resnetc.ir.Printer.line(y) + ")";
         return false;
       }
@@ -574,6 +612,10 @@ public final class SpecRecovery {
       }
       for (int i = 0; i < x.inputs().size(); i++) if (!match(x.input(i), y.input(i))) return false;
       return true;
+    }
+
+    private static TensorType inputType(Graph g, Node n) {
+      return n.inputs().isEmpty() ? null : g.node(n.input(0)).type();
     }
 
     private void undo(int mark) {
