@@ -34,7 +34,9 @@ import resnetc.onnx.proto.Onnx.TensorShapeProto;
 import resnetc.onnx.proto.Onnx.ValueInfoProto;
 
 /**
- * An ONNX model (default domain, opsets {@value #MIN_OPSET} to {@value #MAX_OPSET}) straight into the IR, with its
+ * An ONNX model (default domain, opsets {@value #MIN_OPSET} to {@value #MAX_OPSET}; the attributes of older
+ * versions that change what an op computes, such as {@code broadcast} or {@code consumed_inputs}, are refused like
+ * any attribute resnetc does not read) straight into the IR, with its
  * weights bound. Each node maps to IR ops that compute what ONNX specifies, or the import fails with an
  * {@link OnnxImportException} naming the node and the reason: never a graph that computes something else.
  *
@@ -67,7 +69,7 @@ import resnetc.onnx.proto.Onnx.ValueInfoProto;
  * to {@value #MAX_DIM}; external data only inside the model's directory.
  */
 public final class OnnxImport {
-  public static final int MIN_OPSET = 7, MAX_OPSET = 22;
+  public static final int MIN_OPSET = 1, MAX_OPSET = 22;
   public static final int MAX_NODES = 1 << 20;
   /** The largest dimension of an activation, as for specs. */
   public static final int MAX_DIM = 1 << 20;
@@ -589,6 +591,7 @@ public final class OnnxImport {
       float eps = a.f("epsilon", 1e-5f);
       a.f("momentum", 0.9f); // only training updates the running statistics with it
       if (a.i("spatial", 1) != 1) throw new Unsupported("spatial=0 (per-element statistics) is not supported");
+      if (opset < 7 && a.i("is_test", 0) == 0) throw new Unsupported("is_test=0 (before opset 7, the default) normalizes with batch statistics");
       if (a.i("training_mode", 0) != 0) throw new Unsupported("training_mode=1 normalizes with batch statistics; resnetc imports inference graphs");
       a.done();
       int c = x.shape().length >= 2 ? x.shape()[1] : 0;
@@ -984,7 +987,7 @@ public final class OnnxImport {
     private Value dropout(NodeProto n, Attrs a) {
       a.f("ratio", 0.5f);
       a.i("seed", 0);
-      if (a.i("is_test", 1) == 0) throw new Unsupported("is_test=0 drops activations");
+      if (opset < 7 && a.i("is_test", 0) == 0) throw new Unsupported("is_test=0 (before opset 7, the default) drops activations");
       a.done();
       if (has(n, 2)) {
         ConstTensor mode = constant(n, 2, "training_mode");

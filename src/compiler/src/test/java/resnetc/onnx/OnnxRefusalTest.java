@@ -82,6 +82,11 @@ class OnnxRefusalTest {
         }, "node 'y' (Relu): op domain 'com.example'"),
         refused("batch norm in training mode", () -> new Builder("x", "N", 2).init("c", new float[] {1, 1}, 2)
             .node("BatchNormalization", list("x", "c", "c", "c", "c"), "y", i("training_mode", 1)).output("y"), "training_mode=1"),
+        refused("batch norm before opset 7 without is_test", () -> new Builder("x", "N", 2).init("c", new float[] {1, 1}, 2)
+            .node("BatchNormalization", list("x", "c", "c", "c", "c"), "y").output("y").opset(6), "is_test=0 (before opset 7, the default)"),
+        refused("dropout before opset 7 without is_test", () -> unary("Dropout").opset(6), "is_test=0 (before opset 7, the default) drops activations"),
+        refused("Add with the broadcast attribute of opsets before 7", () -> new Builder("x", "N", 4, 8, 8)
+            .node("Add", list("x", "x"), "y", i("broadcast", 1)).output("y").opset(6), "node 'y' (Add): attribute 'broadcast' is not supported"),
         refused("a symbolic spatial dimension", () -> new Builder("x", "N", 3, "H", "W").node("Relu", list("x"), "y").output("y"),
             "graph input 'x' dimension 2 is symbolic 'H'"),
         refused("two graph inputs", () -> {
@@ -122,7 +127,7 @@ class OnnxRefusalTest {
         }, "node 'y' (MatMul): initializer 'w' has type float16"),
         refused("an output that is a constant", () -> new Builder("x", "N", 4).node("Shape", list("x"), "y").output("y"),
             "graph output 'y' is a constant"),
-        refused("an opset too old", () -> unary("Relu").opset(5), "opset 5 is outside the versions resnetc knows (7 to 22)"),
+        refused("an opset too new", () -> unary("Relu").opset(23), "opset 23 is outside the versions resnetc knows (1 to 22)"),
         refused("a node reading a value computed later", () -> {
           Builder b = new Builder("x", "N", 4).node("Relu", list("z"), "y").node("Relu", list("y"), "z").output("z");
           return b;
