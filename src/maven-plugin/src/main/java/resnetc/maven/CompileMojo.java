@@ -61,7 +61,8 @@ public class CompileMojo extends AbstractResnetcMojo {
             Files.write(file, e.getValue());
           }
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s backend, weights %s, %s) in %.1f s", m.relative(), g.qualifiedName(),
-              backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile(), mib(g.bytes()), (System.nanoTime() - t0) / 1e9));
+              backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile() != null ? m.weightsFile() : "its own", mib(g.bytes()),
+              (System.nanoTime() - t0) / 1e9));
         }
         Files.writeString(state, expected, StandardCharsets.UTF_8);
         getLog().info("resnetc: generated " + models.size() + " model(s)");
