@@ -174,6 +174,17 @@ class OnnxImportTest {
   }
 
   @Test
+  void anAddOfPerChannelConstantsAfterABiasFreeConvIsItsBias() throws Exception {
+    Builder b = new Builder("x", "N", 3, 6, 6).init("w", OnnxModels.gaussian(4 * 3 * 9, 0.3, 1), 4, 3, 3, 3)
+        .init("b", OnnxModels.gaussian(4, 0.5, 2), 1, 4, 1, 1);
+    b.node("Conv", list("x", "w"), "conv", ints("kernel_shape", 3, 3), ints("pads", 1, 1, 1, 1)).node("Add", list("b", "conv"), "y").output("y");
+    Graph g = b.read();
+    assertEquals(List.of("input", "const", "const", "conv2d"), g.nodes().stream().map(n -> n.op().mnemonic()).toList());
+    assertEquals(List.of("x", "conv.weight", "conv.bias"), g.node("conv").inputs());
+    agreesWithOrt(b.build(), g, 2, 3, 6, 6);
+  }
+
+  @Test
   void divSubDivAtTheInputIsTheInputNormalization() throws Exception {
     Builder b = new Builder("x", "N", 3, 4, 4).init("scale", new float[] {255}).init("mean", new float[] {0.5f, 0.4f, 0.3f}, 1, 3, 1, 1)
         .init("std", new float[] {0.2f, 0.25f, 0.3f}, 1, 3, 1, 1).init("w", OnnxModels.gaussian(2 * 3, 0.5, 1), 2, 3, 1, 1);
