@@ -118,8 +118,8 @@ public final class OnnxImport {
 
   private sealed interface Value permits Const, Act {}
 
-  /** A constant; {@code name} is the initializer's name when it is one (weights are named after it). */
-  private record Const(ConstTensor t, String name) implements Value {}
+  /** A constant: an initializer, a Constant node, or folded shape arithmetic. */
+  private record Const(ConstTensor t) implements Value {}
 
   /**
    * An activation: the IR value {@code ir} holds its data row-major, the ONNX shape is {@code shape} (batch first,
@@ -372,7 +372,7 @@ public final class OnnxImport {
         case "Gather" -> {
           long axis = a.i("axis", 0);
           a.done();
-          yield new Const(constant(n, 0, "data").gather(constant(n, 1, "indices"), axis), null);
+          yield new Const(constant(n, 0, "data").gather(constant(n, 1, "indices"), axis));
         }
         case "Concat" -> {
           long axis = a.required("axis").getI();
@@ -380,14 +380,14 @@ public final class OnnxImport {
           List<ConstTensor> parts = new ArrayList<>();
           for (int i = 0; i < n.getInputCount(); i++) parts.add(constant(n, i, "input " + i));
           if (parts.isEmpty()) throw new Unsupported("Concat of nothing");
-          yield new Const(ConstTensor.concat(parts, axis), null);
+          yield new Const(ConstTensor.concat(parts, axis));
         }
         case "ConstantOfShape" -> constantOfShape(n, a);
         case "Cast" -> cast(n, a);
         case "Transpose" -> {
           long[] perm = a.ints("perm");
           a.done();
-          yield new Const(constant(n, 0, "input").transpose(perm), null);
+          yield new Const(constant(n, 0, "input").transpose(perm));
         }
         default -> throw new IllegalStateException(op);
       };
@@ -409,7 +409,7 @@ public final class OnnxImport {
       Value v = values.get(in);
       if (v != null) return v;
       TensorProto t = initializers.get(in);
-      Const c = new Const(tensors.read(t, "initializer '" + in + "'"), in);
+      Const c = new Const(tensors.read(t, "initializer '" + in + "'"));
       values.put(in, c);
       return c;
     }
@@ -619,7 +619,7 @@ public final class OnnxImport {
       a.done();
       String op = n.getOpType();
       Value x = value(n, 0), y = value(n, 1);
-      if (x instanceof Const cx && y instanceof Const cy) return new Const(ConstTensor.arithmetic(op, cx.t(), cy.t()), null);
+      if (x instanceof Const cx && y instanceof Const cy) return new Const(ConstTensor.arithmetic(op, cx.t(), cy.t()));
       if (x instanceof Act ax && y instanceof Act ay) {
         if (!op.equals("Add")) throw new Unsupported(op + " of two activations is not supported (resnetc adds residuals)");
         return addActs(n, ax, ay);
@@ -847,7 +847,7 @@ public final class OnnxImport {
       if (v instanceof Const c) {
         long outer = 1;
         for (int i = 0; i < axis; i++) outer *= c.t().dims()[i];
-        return new Const(c.t().reshape(new long[] {outer, c.t().size() / Math.max(outer, 1)}, true), null);
+        return new Const(c.t().reshape(new long[] {outer, c.t().size() / Math.max(outer, 1)}, true));
       }
       long between = 1, after = 1;
       for (int i = 1; i < axis; i++) between *= s[i];
@@ -870,7 +870,7 @@ public final class OnnxImport {
       Value v = value(n, 0);
       ConstTensor target = constant(n, 1, "the target shape");
       if (target.isFloat() || target.rank() != 1) throw new Unsupported("the target shape is not a 1-D integer tensor");
-      if (v instanceof Const c) return new Const(c.t().reshape(target.concreteInts("the target shape"), allowZero), null);
+      if (v instanceof Const c) return new Const(c.t().reshape(target.concreteInts("the target shape"), allowZero));
       Act x = (Act) v;
       long[] t = target.ints().clone();
       if (t.length == 0) throw new Unsupported("Reshape to a scalar drops the batch");
@@ -910,7 +910,7 @@ public final class OnnxImport {
       a.done();
       if (axes == null && has(n, 1)) axes = constant(n, 1, "axes").concreteInts("axes");
       Value v = value(n, 0);
-      if (v instanceof Const c) return new Const(unsqueeze ? c.t().unsqueeze(axes == null ? new long[0] : axes) : c.t().squeeze(axes), null);
+      if (v instanceof Const c) return new Const(unsqueeze ? c.t().unsqueeze(axes == null ? new long[0] : axes) : c.t().squeeze(axes));
       Act x = (Act) v;
       if (axes == null) throw new Unsupported((unsqueeze ? "Unsqueeze" : "Squeeze") + " without axes" + (unsqueeze ? "" : " could drop the batch"));
       long[] dims = Arrays.stream(x.shape()).asLongStream().toArray();
@@ -1069,7 +1069,7 @@ public final class OnnxImport {
         throw new Unsupported("starts, ends, axes and steps differ in length");
       }
       Value v = value(n, 0);
-      if (v instanceof Const c) return new Const(c.t().slice(starts, ends, axes, steps), null);
+      if (v instanceof Const c) return new Const(c.t().slice(starts, ends, axes, steps));
       Act x = (Act) v;
       int r = x.shape().length;
       int[] shape = x.shape().clone();
@@ -1112,17 +1112,17 @@ public final class OnnxImport {
       if (given != 1) throw new Unsupported("a Constant needs exactly one of value, value_float(s), value_int(s)");
       if (t != null) {
         if (t.getType() != AttributeProto.AttributeType.TENSOR) throw new Unsupported("attribute 'value' is not a tensor");
-        return new Const(tensors.read(t.getT(), "its value"), null);
+        return new Const(tensors.read(t.getT(), "its value"));
       }
-      if (f != null) return new Const(ConstTensor.ofFloats(new long[0], new float[] {f.getF()}), null);
-      if (i != null) return new Const(ConstTensor.ofInts(new long[0], new long[] {i.getI()}), null);
+      if (f != null) return new Const(ConstTensor.ofFloats(new long[0], new float[] {f.getF()}));
+      if (i != null) return new Const(ConstTensor.ofInts(new long[0], new long[] {i.getI()}));
       if (fs != null) {
         float[] v = new float[fs.getFloatsCount()];
         for (int k = 0; k < v.length; k++) v[k] = fs.getFloats(k);
-        return new Const(ConstTensor.ofFloats(new long[] {v.length}, v), null);
+        return new Const(ConstTensor.ofFloats(new long[] {v.length}, v));
       }
       long[] v = is.getIntsList().stream().mapToLong(Long::longValue).toArray();
-      return new Const(ConstTensor.ofInts(new long[] {v.length}, v), null);
+      return new Const(ConstTensor.ofInts(new long[] {v.length}, v));
     }
 
     private Value shape(NodeProto n, Attrs a) {
@@ -1136,7 +1136,7 @@ public final class OnnxImport {
       long s = Math.clamp(start < 0 ? start + r : start, 0, r);
       long e = endAttr == null ? r : Math.clamp(endAttr.getI() < 0 ? endAttr.getI() + r : endAttr.getI(), 0, r);
       long[] out = e > s ? Arrays.copyOfRange(dims, (int) s, (int) e) : new long[0];
-      return new Const(ConstTensor.ofInts(new long[] {out.length}, out), null);
+      return new Const(ConstTensor.ofInts(new long[] {out.length}, out));
     }
 
     private Value constantOfShape(NodeProto n, Attrs a) {
@@ -1144,13 +1144,13 @@ public final class OnnxImport {
       a.done();
       long[] dims = constant(n, 0, "the shape").concreteInts("the shape");
       int size = ConstTensor.size(dims, ConstTensor.MAX_FOLDED, "ConstantOfShape");
-      if (v == null) return new Const(ConstTensor.ofFloats(dims, new float[size]), null);
+      if (v == null) return new Const(ConstTensor.ofFloats(dims, new float[size]));
       ConstTensor fill = tensors.read(v.getT(), "its value");
       if (fill.size() != 1) throw new Unsupported("value is not a single element");
-      if (fill.isFloat()) return new Const(ConstTensor.ofFloats(dims, filled(size, fill.floats()[0])), null);
+      if (fill.isFloat()) return new Const(ConstTensor.ofFloats(dims, filled(size, fill.floats()[0])));
       long[] out = new long[size];
       Arrays.fill(out, fill.ints()[0]);
-      return new Const(ConstTensor.ofInts(dims, out), null);
+      return new Const(ConstTensor.ofInts(dims, out));
     }
 
     private Value cast(NodeProto n, Attrs a) {
@@ -1158,7 +1158,7 @@ public final class OnnxImport {
       a.i("saturate", 1); // only for float8 targets, which are refused
       a.done();
       Value v = value(n, 0);
-      if (v instanceof Const c) return new Const(c.t().cast(to), null);
+      if (v instanceof Const c) return new Const(c.t().cast(to));
       if (to != TensorProto.DataType.FLOAT_VALUE) throw new Unsupported("Cast of an activation to " + OnnxTensors.typeName(to) + "; resnetc computes in float32");
       return v;
     }
