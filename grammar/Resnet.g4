@@ -12,6 +12,7 @@ item
   | 'classes' INT                                                       # classesItem
   | 'labels' STRING                                                     # labelsItem
   | 'bn_eps' number                                                     # epsItem
+  | 'bn' how=ID                                                         # bnItem
   | 'stem' '{' layer* '}'                                               # stemItem
   | 'block' blockSpec                                                   # blockItem
   | 'shortcut' shortcutSpec                                             # shortcutItem

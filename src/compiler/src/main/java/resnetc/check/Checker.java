@@ -37,6 +37,17 @@ public final class Checker {
     return m;
   }
 
+  /**
+   * A preprocess section checked on its own for a model with {@code input} (for models without a spec, such as
+   * ONNX files); {@code source} is the text it was parsed from ({@link resnetc.parse.SpecParser#preprocessSource}).
+   */
+  public static Model.Preprocess preprocess(String file, String source, Ast.Preprocess p, Model.Input input) {
+    Checker c = new Checker(new Ast.Spec(file, source, "", Pos.NONE, List.of(p)));
+    Model.Preprocess checked = c.preprocess(p, input);
+    if (!c.errors.isEmpty()) throw new SpecException(c.errors, source);
+    return checked;
+  }
+
   private void error(Pos pos, String message) {
     errors.add(new Diagnostic(spec.file(), pos, message));
   }
@@ -89,7 +100,30 @@ public final class Checker {
     }
     Model.Weights weights = once.get("weights") instanceof Ast.Weights w ? weights(w)
         : new Model.Weights(Model.Convention.TORCHVISION, "", Map.of(), null);
-    return new Model(spec.name(), spec.file(), spec.source(), input, pre, classes, eps, labels, stem, stages, head, weights);
+    boolean folded = once.get("bn") instanceof Ast.BnMode b && bnFolded(b, stem, stages, head);
+    return new Model(spec.name(), spec.file(), spec.source(), input, pre, classes, eps, labels, stem, stages, head, weights, folded);
+  }
+
+  /**
+   * {@code bn folded}: every bn must follow a conv it can be folded into, which rules out pre-activation blocks
+   * (their first bn follows the residual add) and a head bn.
+   */
+  private boolean bnFolded(Ast.BnMode b, List<Model.Layer> stem, List<Model.Stage> stages, List<Model.Layer> head) {
+    if (!b.mode().value().equals("folded")) {
+      error(b.mode().pos(), "unknown batch-norm mode '" + b.mode().value() + "' (expected 'folded': the batch norms are folded into the convs)");
+      return false;
+    }
+    stages.stream().filter(s -> s.block() != null && s.block().preact()).findFirst().ifPresent(s -> error(b.pos(),
+        "'bn folded' cannot describe the pre-activation blocks of stage '" + s.name() + "': their first bn follows the residual add, not a conv"));
+    for (int i = 0; i < stem.size(); i++) {
+      if (stem.get(i) instanceof Model.Bn && (i == 0 || !(stem.get(i - 1) instanceof Model.Conv))) {
+        error(stem.get(i).pos(), "with 'bn folded' a stem bn must directly follow the conv it is folded into");
+      }
+    }
+    for (Model.Layer l : head) {
+      if (l instanceof Model.Bn) error(l.pos(), "with 'bn folded' the head has no bn (it follows no conv)");
+    }
+    return true;
   }
 
   private Model.Input input(Ast.Input in) {

@@ -5,8 +5,10 @@ import java.util.Map;
 import resnetc.diag.Pos;
 
 /** A checked spec: every default applied, every value valid on its own. Shapes are checked when lowering. */
+/** @param bnFolded {@code bn folded}: each conv followed by a bn has a bias instead (the bn folded into it), no bn op */
 public record Model(String name, String file, String source, Input input, Preprocess preprocess, int classes,
-                    double eps, String labels, List<Layer> stem, List<Stage> stages, List<Layer> head, Weights weights) {
+                    double eps, String labels, List<Layer> stem, List<Stage> stages, List<Layer> head, Weights weights,
+                    boolean bnFolded) {
 
   public record Input(int channels, int height, int width) {}
 

@@ -14,7 +14,7 @@ import resnetc.diag.SpecException;
 final class CheckCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(arity = "1..*", paramLabel = "SPEC", description = "model specs (.resnet)")
+  @Parameters(arity = "1..*", paramLabel = "SPEC", description = "model specs (.resnet), or ONNX models (.onnx) to check that they import")
   List<Path> specs;
 
   @Override
@@ -27,6 +27,9 @@ final class CheckCommand implements Callable<Integer> {
       } catch (SpecException e) {
         failed++;
         cmd.commandLine().getErr().println(e.render());
+      } catch (resnetc.onnx.OnnxImportException e) {
+        failed++;
+        cmd.commandLine().getErr().println("resnetc: error: " + e.getMessage());
       }
     }
     return failed == 0 ? 0 : 1;

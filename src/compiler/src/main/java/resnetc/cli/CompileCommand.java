@@ -25,7 +25,9 @@ import resnetc.target.Targets;
 final class CompileCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
+
+  @Mixin PreprocessOption preprocess = new PreprocessOption();
 
   @ArgGroup(exclusive = true)
   RunCommand.WeightSource weights = new RunCommand.WeightSource();
@@ -57,7 +59,8 @@ final class CompileCommand implements Callable<Integer> {
     PrintWriter out = cmd.commandLine().getOut();
     if (output == null && sourceDir == null) throw new Main.UserError("give --output JAR (and/or --emit-source DIR)");
     long t0 = System.nanoTime();
-    Frontend.Loaded l = Frontend.load(spec);
+    Frontend.Loaded l = preprocess.load(spec);
+    PreprocessOption.warnForJar(l, cmd.commandLine().getErr());
     Graph g = weightsOrNone(l);
     var options = codegen.options(backend, packageName, className);
     var target = Targets.get(backend);

@@ -25,7 +25,9 @@ import resnetc.onnx.proto.Onnx.ModelProto;
 final class ExportOnnxCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
+
+  @Mixin PreprocessOption preprocess = new PreprocessOption();
 
   @ArgGroup(exclusive = true)
   RunCommand.WeightSource weights = new RunCommand.WeightSource();
@@ -43,7 +45,7 @@ final class ExportOnnxCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    Frontend.Loaded loaded = Frontend.load(spec);
+    Frontend.Loaded loaded = preprocess.load(spec);
     Graph g = RunCommand.weights(loaded, weights, allowNonFinite, cmd.commandLine().getErr());
     if (noPreprocess) g = Frontend.withoutPreprocess(g);
     g = opt.apply(g, cmd.commandLine().getErr());

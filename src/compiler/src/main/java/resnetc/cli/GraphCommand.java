@@ -16,7 +16,7 @@ import resnetc.ir.Dot;
 final class GraphCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
 
   @Option(names = {"-o", "--output"}, paramLabel = "FILE", description = "DOT file to write (default: standard output)")
   Path output;

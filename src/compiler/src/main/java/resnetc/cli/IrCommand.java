@@ -15,7 +15,7 @@ import resnetc.ir.Printer;
 final class IrCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
 
   @Option(names = "--origins", description = "annotate each node with the spec line it came from")
   boolean origins;

@@ -39,13 +39,15 @@ import resnetc.weights.WeightBinder;
 final class RunCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
+
+  @Mixin PreprocessOption preprocess = new PreprocessOption();
 
   @ArgGroup(exclusive = true)
   WeightSource weights = new WeightSource();
 
   static final class WeightSource {
-    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors file or PyTorch checkpoint (.pth/.pt/.th; FILE#KEY names the state dict inside; default: the spec's 'weights { file ... }')")
+    @Option(names = "--weights", paramLabel = "FILE", description = "safetensors file or PyTorch checkpoint (.pth/.pt/.th; FILE#KEY names the state dict inside; default: the spec's 'weights { file ... }', or an ONNX model's own)")
     Path file;
 
     @Option(names = "--random-weights", paramLabel = "SEED", description = "deterministic random weights, batch norm calibrated")
@@ -120,9 +122,10 @@ final class RunCommand implements Callable<Integer> {
   private int execute() throws IOException {
     PrintWriter out = cmd.commandLine().getOut(), err = cmd.commandLine().getErr();
     int threadCount = threads == null ? Runtime.getRuntime().availableProcessors() : ThreadTeam.checkThreads(threads);
-    Frontend.Loaded loaded = Frontend.load(spec);
+    Frontend.Loaded loaded = preprocess.load(spec);
     Graph g = weights(loaded, weights, allowNonFinite, err);
     boolean cifar = input.cifar != null;
+    if (cifar) PreprocessOption.requireForPixels(loaded, "--input-cifar");
     if (!cifar) g = Frontend.withoutPreprocess(g);
     int perItem = Math.toIntExact(g.input().type().elementsPerItem()), classes = (int) g.outputType().elementsPerItem();
     String what = g.name() + " inputs of " + g.input().type().itemShape();
@@ -265,6 +268,7 @@ final class RunCommand implements Callable<Integer> {
    */
   static Graph weights(Frontend.Loaded loaded, WeightSource weights, boolean allowNonFinite, PrintWriter err) {
     if (weights.seed != null) return RandomWeights.generate(loaded.graph(), weights.seed);
+    if (weights.file == null && loaded.graph().hasWeights()) return loaded.graph(); // an ONNX file carries its weights
     Path file = weights.file != null ? weights.file : loaded.specWeights();
     if (file == null) {
       throw new Main.UserError(loaded.spec() + " names no weights file: pass --weights FILE or --random-weights SEED");

@@ -25,7 +25,7 @@ import resnetc.analysis.ArenaPlanner;
 final class SummaryCommand implements Callable<Integer> {
   @Spec CommandSpec cmd;
 
-  @Parameters(paramLabel = "SPEC") Path spec;
+  @Parameters(paramLabel = "SPEC|ONNX", description = "a spec (.resnet) or an ONNX model (.onnx)") Path spec;
 
   @Mixin OptOptions opt = new OptOptions();
 

@@ -86,10 +86,13 @@ public final class LowerToIr {
 
   private String layers(List<Model.Layer> layers, String x, String section) {
     int convs = 0, bns = 0, relus = 0, pools = 0;
-    for (Model.Layer l : layers) {
+    for (int i = 0; i < layers.size(); i++) {
+      Model.Layer l = layers.get(i);
+      // with 'bn folded' a conv followed by a bn has the bn's bias (and the bn is gone)
+      boolean foldedBias = m.bnFolded() && i + 1 < layers.size() && layers.get(i + 1) instanceof Model.Bn;
       at = l.pos();
       x = switch (l) {
-        case Model.Conv c -> conv(naming.stemConv(++convs), x, c.kernel(), c.out(), c.stride(), c.pad(), 1, c.bias(), c.pos());
+        case Model.Conv c -> conv(naming.stemConv(++convs), x, c.kernel(), c.out(), c.stride(), c.pad(), 1, c.bias() || foldedBias, c.pos());
         case Model.Bn n -> bn(section.equals("stem") ? naming.stemBn(++bns) : naming.headBn(), x, n.pos());
         case Model.Relu r -> node(section + ".relu" + suffix(++relus), new Op.Relu(), List.of(x), r.pos());
         case Model.MaxPool p -> node(window(section + ".maxpool" + suffix(++pools), x, p.kernel(), p.pad(), p.pos()),
@@ -136,17 +139,19 @@ public final class LowerToIr {
     int bnIdx = blk.preact() ? 2 : 1;
     String y;
     if (blk.kind() == Model.BlockKind.BASIC) {
-      y = conv(p + ".conv1", a, 3, width, stride, 1, 1, false, s.pos());
+      boolean folded = m.bnFolded(); // every block conv is followed by a bn (pre-activation blocks cannot fold)
+      y = conv(p + ".conv1", a, 3, width, stride, 1, 1, folded, s.pos());
       y = relu(p + ".relu1", bn(p + ".bn" + bnIdx++, y, s.pos()), s.pos());
-      y = conv(p + ".conv2", y, 3, outC, 1, 1, 1, false, s.pos());
+      y = conv(p + ".conv2", y, 3, outC, 1, 1, 1, folded, s.pos());
       if (!blk.preact()) y = bn(p + ".bn" + bnIdx, y, s.pos());
     } else {
       int s1 = blk.strideOn3x3() ? 1 : stride, s3 = blk.strideOn3x3() ? stride : 1;
-      y = conv(p + ".conv1", a, 1, width, s1, 0, 1, false, s.pos());
+      boolean folded = m.bnFolded();
+      y = conv(p + ".conv1", a, 1, width, s1, 0, 1, folded, s.pos());
       y = relu(p + ".relu1", bn(p + ".bn" + bnIdx++, y, s.pos()), s.pos());
-      y = conv(p + ".conv2", y, 3, width, s3, 1, blk.groups(), false, s.pos());
+      y = conv(p + ".conv2", y, 3, width, s3, 1, blk.groups(), folded, s.pos());
       y = relu(p + ".relu2", bn(p + ".bn" + bnIdx++, y, s.pos()), s.pos());
-      y = conv(p + ".conv3", y, 1, outC, 1, 0, 1, false, s.pos());
+      y = conv(p + ".conv3", y, 1, outC, 1, 0, 1, folded, s.pos());
       if (!blk.preact()) y = bn(p + ".bn" + bnIdx, y, s.pos());
     }
 
@@ -169,7 +174,7 @@ public final class LowerToIr {
         // ResNet-D: average pool (count_include_pad=False, ceil mode as in timm) then a stride-1 projection.
         src = node(naming.shortcutPool(p), new Op.AvgPool(stride, stride, 0, true, false), List.of(src), s.pos());
       }
-      String y = conv(naming.shortcutConv(p, pooled), src, 1, outC, pooled ? 1 : stride, 0, 1, false, s.pos());
+      String y = conv(naming.shortcutConv(p, pooled), src, 1, outC, pooled ? 1 : stride, 0, 1, m.bnFolded(), s.pos());
       return s.block().preact() ? y : bn(naming.shortcutBn(p, pooled), y, s.pos());
     }
     if (!change) return x;
@@ -214,7 +219,9 @@ public final class LowerToIr {
     return name;
   }
 
+  /** A batch norm, or nothing with 'bn folded' (the conv before it has its bias). */
   private String bn(String name, String x, Pos pos) {
+    if (m.bnFolded()) return x;
     TensorType c = TensorType.of(b.type(x).dim(1));
     List<String> ins = List.of(x, param(name + ".weight", c, pos), param(name + ".bias", c, pos),
         param(name + ".running_mean", c, pos), param(name + ".running_var", c, pos));

@@ -57,6 +57,11 @@ public final class Ast {
     public String keyword() { return "bn_eps"; }
   }
 
+  /** {@code bn folded}: the batch norms after convs are folded into the convs' biases. */
+  public record BnMode(At<String> mode, Pos pos) implements Item {
+    public String keyword() { return "bn"; }
+  }
+
   public record Stem(List<Layer> layers, Pos pos) implements Item {
     public String keyword() { return "stem"; }
   }

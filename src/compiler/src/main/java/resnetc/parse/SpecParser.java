@@ -41,6 +41,35 @@ public final class SpecParser {
 
   public static Ast.Spec parse(String file, String source) {
     List<Diagnostic> errors = new ArrayList<>();
+    SpecContext tree = parser(file, source, errors).spec();
+    if (!errors.isEmpty()) throw new SpecException(errors, source);
+    return new Builder(file, source).spec(tree);
+  }
+
+  /**
+   * A preprocess section on its own, as the CLI's {@code --preprocess "scale 1/255 mean [..] std [..]"} gives it
+   * for models without a spec: parsed as the spec item {@code preprocess { BODY }}, which the diagnostics show.
+   */
+  public static Ast.Preprocess parsePreprocess(String origin, String body) {
+    String source = preprocessSource(body);
+    List<Diagnostic> errors = new ArrayList<>();
+    ResnetParser parser = parser(origin, source, errors);
+    ItemContext item = parser.item();
+    if (errors.isEmpty() && parser.getCurrentToken().getType() != Token.EOF) {
+      Token t = parser.getCurrentToken();
+      errors.add(new Diagnostic(origin, new Pos(t.getLine(), t.getCharPositionInLine() + 1), "unexpected '" + t.getText() + "' after the preprocess section"));
+    }
+    if (errors.isEmpty() && !(item instanceof PreprocessItemContext)) errors.add(new Diagnostic(origin, new Pos(1, 1), "not a preprocess section"));
+    if (!errors.isEmpty()) throw new SpecException(errors, source);
+    return (Ast.Preprocess) new Builder(origin, source).item(item);
+  }
+
+  /** The text {@link #parsePreprocess} parses, for diagnostics against it. */
+  public static String preprocessSource(String body) {
+    return "preprocess { " + body.replace('\n', ' ').replace('\r', ' ') + " }";
+  }
+
+  private static ResnetParser parser(String file, String source, List<Diagnostic> errors) {
     BaseErrorListener listener = new BaseErrorListener() {
       @Override
       public void syntaxError(Recognizer<?, ?> r, Object offending, int line, int col, String msg, RecognitionException e) {
@@ -53,9 +82,7 @@ public final class SpecParser {
     ResnetParser parser = new ResnetParser(new CommonTokenStream(lexer));
     parser.removeErrorListeners();
     parser.addErrorListener(listener);
-    SpecContext tree = parser.spec();
-    if (!errors.isEmpty()) throw new SpecException(errors, source);
-    return new Builder(file, source).spec(tree);
+    return parser;
   }
 
   /**
@@ -122,6 +149,7 @@ public final class SpecParser {
         case ClassesItemContext c -> new Ast.Classes(integer(c.INT().getSymbol()), p);
         case LabelsItemContext c -> new Ast.Labels(string(c.STRING()), p);
         case EpsItemContext c -> new Ast.Eps(number(c.number()), p);
+        case BnItemContext c -> new Ast.BnMode(at(c.how), p);
         case StemItemContext c -> new Ast.Stem(c.layer().stream().map(this::layer).toList(), p);
         case HeadItemContext c -> new Ast.Head(c.layer().stream().map(this::layer).toList(), p);
         case BlockItemContext c -> new Ast.BlockItem(block(c.blockSpec()));

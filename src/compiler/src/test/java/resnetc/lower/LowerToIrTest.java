@@ -53,6 +53,20 @@ class LowerToIrTest {
     return g.nodes().stream().filter(n -> op.isInstance(n.op())).count();
   }
 
+  /** 'bn folded': no batch norm op; each conv that a bn followed has a bias named as the checkpoint would. */
+  @Test
+  void foldedBatchNormsAreConvBiases() {
+    Graph plain = lower(CIFAR + "block bottleneck shortcut B stage 1 x 16 stage 1 x 32 stride 2");
+    Graph folded = lower(CIFAR + "bn folded block bottleneck shortcut B stage 1 x 16 stage 1 x 32 stride 2");
+    assertEquals(0, count(folded, Op.BatchNorm.class));
+    assertEquals(count(plain, Op.BatchNorm.class), count(folded, Op.Conv2d.class));
+    for (Node n : folded.nodes()) {
+      if (n.op() instanceof Op.Conv2d) assertEquals(List.of(n.input(1).replace(".weight", ".bias")), n.inputs().subList(2, 3), n.name());
+    }
+    assertTrue(folded.find("layer2.0.downsample.0.bias").isPresent());
+    assertEquals(plain.outputType(), folded.outputType());
+  }
+
   @Test
   void optionASplitsZeroChannelsAsTheSharedCheckpoints() {
     Graph g = lower(CIFAR + "block basic shortcut A split stage 1 x 16 stage 1 x 32 stride 2");

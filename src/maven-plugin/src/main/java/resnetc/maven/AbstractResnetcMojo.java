@@ -41,8 +41,11 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.specDirectory", defaultValue = "${project.basedir}/src/main/resnet", required = true)
   protected File specDirectory;
 
-  /** Ant-style patterns, relative to {@code specDirectory}, of the specs to compile. */
-  @Parameter(defaultValue = "**/*.resnet")
+  /**
+   * Ant-style patterns, relative to {@code specDirectory}, of the models to compile: specs and ONNX models
+   * (default {@code **}{@code /*.resnet} and {@code **}{@code /*.onnx}).
+   */
+  @Parameter
   protected List<String> includes;
 
   /** Ant-style patterns, relative to {@code specDirectory}, of specs to leave out. */
@@ -60,8 +63,18 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   protected Map<String, String> weights;
 
   /**
+   * The preprocessing of ONNX models, which carry none: the element name is the model's file name without
+   * {@code .onnx}, the value the body of a spec's preprocess section, e.g. {@code &lt;resnet56&gt;scale 1/255 mean [0.485,
+   * 0.456, 0.406] std [0.229, 0.224, 0.225]&lt;/resnet56&gt;}. Without it the generated class's {@code preprocessing()} is the
+   * identity (its input is model-ready tensors).
+   */
+  @Parameter
+  protected Map<String, String> preprocess;
+
+  /**
    * Deterministic random weights from this seed for every spec without an entry in {@code weights} (for tests and
-   * models without a checkpoint); the same seed gives the same weights as {@code resnetc --random-weights SEED}.
+   * models without a checkpoint; ONNX models keep their own); the same seed gives the same weights as
+   * {@code resnetc --random-weights SEED}.
    */
   @Parameter(property = "resnetc.randomWeightsSeed")
   protected Long randomWeightsSeed;
@@ -132,7 +145,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     if (!specDirectory.isDirectory()) return List.of();
     DirectoryScanner ds = new DirectoryScanner();
     ds.setBasedir(specDirectory);
-    ds.setIncludes(includes == null || includes.isEmpty() ? new String[] {"**/*.resnet"} : includes.toArray(String[]::new));
+    ds.setIncludes(includes == null || includes.isEmpty() ? new String[] {"**/*.resnet", "**/*.onnx"} : includes.toArray(String[]::new));
     if (excludes != null && !excludes.isEmpty()) ds.setExcludes(excludes.toArray(String[]::new));
     ds.scan();
     List<String> files = new ArrayList<>(List.of(ds.getIncludedFiles()));
@@ -159,7 +172,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     if (weights != null) {
       for (String key : weights.keySet()) {
         boolean known = files.stream().anyMatch(f -> baseName(f).equals(key));
-        if (!known) getLog().warn("resnetc: <weights> names '" + key + "' but no spec " + key + ".resnet is under " + specDirectory);
+        if (!known) getLog().warn("resnetc: <weights> names '" + key + "' but no spec " + key + ".resnet (or " + key + ".onnx) is under " + specDirectory);
       }
     }
     StringBuilder errors = new StringBuilder();
@@ -169,12 +182,14 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     for (String rel : files) {
       Path spec = specDirectory.toPath().resolve(rel).toAbsolutePath().normalize();
       try {
-        Frontend.Loaded l = Frontend.load(spec);
+        Frontend.Loaded l = Frontend.load(spec, preprocess == null ? null : preprocess.get(baseName(rel)));
         Path wfile = null;
         Long seed = null;
         String configured = weights == null ? null : weights.get(baseName(rel));
         if (configured != null && !configured.isBlank()) {
           wfile = project.getBasedir().toPath().resolve(configured.strip()).toAbsolutePath().normalize();
+        } else if (l.graph().hasWeights()) {
+          // an ONNX model carries its weights
         } else if (randomWeightsSeed != null) {
           seed = randomWeightsSeed;
         } else if (l.specWeights() != null) {
@@ -215,7 +230,8 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   /** Source and resources (weights blob, native libraries) for one model, through the compiler's driver. */
   Generated generate(Model m) throws MojoFailureException {
     try {
-      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed()) : Frontend.bind(m.loaded(), m.weightsFile(), allowNonFinite);
+      Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed())
+          : m.weightsFile() != null ? Frontend.bind(m.loaded(), m.weightsFile(), allowNonFinite) : m.loaded().graph();
       Artifact a = Driver.compile(m.loaded(), g, options()).emit();
       return new Generated(m, a.qualifiedName(), a.source(), a.resources());
     } catch (SpecException e) {
@@ -237,8 +253,17 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     config.put("spec", rel);
     config.put("seed", String.valueOf(seed));
     config.put("weightsFile", String.valueOf(wfile));
+    config.put("preprocess", String.valueOf(preprocess == null ? null : preprocess.get(baseName(rel))));
     md.update(config.toString().getBytes(StandardCharsets.UTF_8));
     md.update(Files.readAllBytes(l.spec()));
+    if (wfile == null && seed == null) {
+      // an ONNX model's own weights, wherever they are stored (external data files included)
+      for (resnetc.ir.Tensor t : l.graph().constants().values()) {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * t.data().length);
+        b.asFloatBuffer().put(t.data());
+        md.update(b.array());
+      }
+    }
     String labels = l.model().labels();
     if (labels != null) {
       Path p = l.spec().toAbsolutePath().getParent().resolve(labels);
@@ -273,7 +298,8 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
 
   static String baseName(String rel) {
     String name = rel.substring(rel.lastIndexOf('/') + 1);
-    return name.endsWith(".resnet") ? name.substring(0, name.length() - ".resnet".length()) : name;
+    for (String ext : List.of(".resnet", ".onnx")) if (name.endsWith(ext)) return name.substring(0, name.length() - ext.length());
+    return name;
   }
 
   static String mib(long bytes) {

@@ -62,7 +62,8 @@ public class CompileMojo extends AbstractResnetcMojo {
             AtomicFile.write(file, e.getValue());
           }
           getLog().info(String.format(java.util.Locale.ROOT, "resnetc: %s -> %s (%s backend, weights %s, %s) in %.1f s", m.relative(), g.qualifiedName(),
-              backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile(), mib(g.bytes()), (System.nanoTime() - t0) / 1e9));
+              backend, m.seed() != null ? "random seed " + m.seed() : m.weightsFile() != null ? m.weightsFile() : "its own", mib(g.bytes()),
+              (System.nanoTime() - t0) / 1e9));
         }
         AtomicFile.writeString(state, expected); // last: an interrupted generation is redone next time
         getLog().info("resnetc: generated " + models.size() + " model(s)");

@@ -145,6 +145,28 @@ class ConsumerIT {
     assertTrue(log.contains("BUILD SUCCESS"), log);
   }
 
+  /**
+   * An ONNX model in the spec directory compiles like a spec, with the preprocessing the plugin configuration
+   * states for it (the consumer's pom, including every .onnx file and configuring resnet20's preprocessing).
+   */
+  @Test
+  @Order(7)
+  void onnxModelsCompileLikeSpecs() throws Exception {
+    Path models = Files.createDirectories(consumer.resolve("onnx"));
+    resnetc.ir.Graph g = resnetc.weights.RandomWeights.generate(
+        Frontend.withoutPreprocess(Frontend.load(root.resolve("examples/cifar/resnet20.resnet")).graph()), 3);
+    resnetc.onnx.OnnxExport.write(g, models.resolve("onnx20.onnx"));
+    String pom = Files.readString(consumer.resolve("pom.xml")).replace("<include>resnet20.resnet</include>", "<include>*.onnx</include>")
+        .replace("<packageName>resnetc.models</packageName>", "<packageName>resnetc.models</packageName>"
+            + "<preprocess><onnx20>scale 1/255 mean [0.485, 0.456, 0.406] std [0.229, 0.224, 0.225]</onnx20></preprocess>");
+    Files.writeString(consumer.resolve("pom-onnx.xml"), pom);
+    String log = mvn("onnx", "-f", "pom-onnx.xml", "generate-sources", "-Dresnetc.specDirectory=" + models);
+    assertTrue(log.contains("resnetc: onnx20.onnx -> resnetc.models.Onnx20 (java backend, weights its own"), log);
+    assertTrue(log.contains("BUILD SUCCESS"), log);
+    String source = Files.readString(consumer.resolve("target/generated-sources/resnetc/resnetc/models/Onnx20.java"));
+    assertTrue(source.contains("0.485") && source.contains("onnx20.onnx"), "the stated preprocessing and the model file");
+  }
+
   /** The shared checkpoint when ../shared is present next to the repository, else "". */
   static String pretrainedWeights() {
     Path w = root.resolve("../shared/models/cifar10/resnet20.safetensors").normalize();
