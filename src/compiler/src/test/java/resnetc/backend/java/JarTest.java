@@ -125,6 +125,36 @@ class JarTest {
     }
   }
 
+  /**
+   * README's first command, which needs nothing beside the repository: the spec binds the weights shipped next to
+   * it, and the jar classifies the shipped 300-image sample (30 per class) with the pretrained accuracy.
+   */
+  @Test
+  void shippedWeightsClassifyTheShippedSample() throws Exception {
+    Path shipped = tmp.resolve("shipped.jar");
+    StringWriter err = new StringWriter();
+    assertEquals(0, Main.execute(new String[] {"compile", spec().toString(), "-o", shipped.toString()},
+        new PrintWriter(new StringWriter()), new PrintWriter(err)), err.toString());
+    Path sample = TestPaths.repoRoot().resolve("examples/cifar/cifar10-test-300.bin");
+    Cifar data = Cifar.read(sample, 0);
+    assertEquals(300, data.count());
+    for (int i = 0; i < data.count(); i++) assertEquals(i % 10, data.labels()[i], "record " + i);
+    Path saved = jar;
+    jar = shipped;
+    try {
+      Result res = java("--input-cifar", sample.toString());
+      assertEquals(0, res.code(), res.err());
+      assertTrue(res.out().contains("accuracy: 0.7900\n"), res.out());
+      assertTrue(res.out().matches("(?s).*\\nimages_per_s: [0-9.]+\\n.*"), res.out());
+    } finally {
+      jar = saved;
+    }
+    var sharedWeights = TestPaths.shared("models/cifar10/resnet20.safetensors");
+    if (sharedWeights.isPresent()) {
+      assertArrayEquals(Files.readAllBytes(sharedWeights.get()), Files.readAllBytes(spec().resolveSibling("resnet20.safetensors")));
+    }
+  }
+
   @Test
   void benchPrintsTheRequiredLines() throws Exception {
     Result res = java("--bench", "--batch", "2", "--threads", "1", "--seconds", "1");
