@@ -72,8 +72,8 @@ public final class ModelMain {
       CompiledModel model = modelOverride != null ? modelOverride : loadModel(o.modelClass, o.threads);
       try {
         if (o.bench) bench(model, o, out);
-        else if (o.cifar != null) cifar(model, o, out);
-        else if (o.f32 != null) f32(model, o, out);
+        else if (o.cifar != null) cifar(model, o, out, err);
+        else if (o.f32 != null) f32(model, o, out, err);
         else images(model, o, out);
       } finally {
         if (modelOverride == null) model.close();
@@ -239,21 +239,30 @@ public final class ModelMain {
 
   // ---- modes ----
 
-  private static void cifar(CompiledModel m, Options o, PrintStream out) throws IOException {
+  private static void cifar(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
     if (m.channels() != 3 || m.height() != 32 || m.width() != 32) {
       throw new IllegalArgumentException(m.name() + " takes " + shape(m) + " images; CIFAR records are 3x32x32");
     }
     Cifar data = Cifar.read(o.cifar, o.limit);
     float[] x = m.preprocessing().apply(data.pixels(), 3, 32 * 32);
-    float[] y = predictAll(m, x, data.count(), o.batch);
+    long t0 = System.nanoTime();
+    float[] y = predictAll(m, x, data.count(), o.batch, err);
+    double seconds = (System.nanoTime() - t0) / 1e9;
     int correct = 0;
     for (int i = 0; i < data.count(); i++) if (F32.argmax(y, i * m.classes(), m.classes()) == data.labels()[i]) correct++;
     if (o.output != null) F32.write(o.output, y);
     out.printf(Locale.ROOT, "accuracy: %.4f%n", (double) correct / data.count());
     out.println("correct: " + correct + "/" + data.count());
+    // this run's speed, JIT warm-up included; --bench measures the steady state
+    out.printf(Locale.ROOT, "time_s: %.3f (batch %d, %d threads, vector %s)%n", seconds, o.batch, threads(o), vectorModule() ? "on" : "off");
+    out.printf(Locale.ROOT, "images_per_s: %.1f%n", data.count() / seconds);
   }
 
-  private static void f32(CompiledModel m, Options o, PrintStream out) throws IOException {
+  private static int threads(Options o) {
+    return o.threads != null ? o.threads : Runtime.getRuntime().availableProcessors();
+  }
+
+  private static void f32(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
     float[] x = F32.read(o.f32);
     int size = m.inputSize();
     if (x.length == 0 || x.length % size != 0) {
@@ -265,7 +274,7 @@ public final class ModelMain {
       n = o.limit;
       x = Arrays.copyOf(x, n * size);
     }
-    float[] y = predictAll(m, x, n, o.batch);
+    float[] y = predictAll(m, x, n, o.batch, err);
     if (o.output != null) {
       F32.write(o.output, y);
       out.println("wrote " + n + " x " + m.classes() + " outputs to " + o.output);
@@ -356,15 +365,18 @@ public final class ModelMain {
 
   // ---- helpers ----
 
-  /** Runs {@code n} inputs in batches of at most {@code batch}; returns [n, classes]. */
-  private static float[] predictAll(CompiledModel m, float[] x, int n, int batch) {
+  /** Runs {@code n} inputs in batches of at most {@code batch}, with progress on a terminal; returns [n, classes]. */
+  private static float[] predictAll(CompiledModel m, float[] x, int n, int batch, PrintStream err) {
     int size = m.inputSize(), classes = m.classes();
     if (n <= batch) return predict(m, x.length == n * size ? x : Arrays.copyOf(x, n * size), n);
     float[] y = new float[Math.multiplyExact(n, classes)];
-    for (int s = 0; s < n; s += batch) {
-      int b = Math.min(batch, n - s);
-      float[] out = predict(m, Arrays.copyOfRange(x, s * size, (s + b) * size), b);
-      System.arraycopy(out, 0, y, s * classes, b * classes);
+    try (Progress progress = Progress.of(err, "images", n)) {
+      for (int s = 0; s < n; s += batch) {
+        int b = Math.min(batch, n - s);
+        float[] out = predict(m, Arrays.copyOfRange(x, s * size, (s + b) * size), b);
+        System.arraycopy(out, 0, y, s * classes, b * classes);
+        progress.advance(b);
+      }
     }
     return y;
   }
