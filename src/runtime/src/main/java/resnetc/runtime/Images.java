@@ -33,10 +33,17 @@ public final class Images {
 
   /** Raw pixels 0..255, CHW, {@code channels} (3 = RGB, 1 = grayscale) x height x width. */
   public static float[] load(Path file, int channels, int height, int width, Preprocessing p) {
-    if (channels != 3 && channels != 1) {
-      throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
-    }
-    Decoded d = decode(file, channels);
+    checkChannels(channels);
+    return pixels(read(file), channels, height, width, p);
+  }
+
+  /**
+   * The same for an image already decoded (by {@code ImageIO}, as {@link #load} decodes files): raw pixels 0..255,
+   * CHW, {@code channels} x height x width, resized and cropped as {@code p} says.
+   */
+  public static float[] pixels(BufferedImage img, int channels, int height, int width, Preprocessing p) {
+    checkChannels(channels);
+    Decoded d = decode(img, channels);
     int[][] planes = d.planes();
     int w = d.width(), h = d.height();
     if (p.resize() > 0) {
@@ -60,10 +67,15 @@ public final class Images {
     return out;
   }
 
+  private static void checkChannels(int channels) {
+    if (channels != 3 && channels != 1) {
+      throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
+    }
+  }
+
   private record Decoded(int width, int height, int[][] planes) {}
 
-  /** {@code channels} planes of 0..255 values. */
-  private static Decoded decode(Path file, int channels) {
+  private static BufferedImage read(Path file) {
     if (!Files.isRegularFile(file)) throw new IllegalArgumentException("no such image file: " + file);
     BufferedImage img;
     try {
@@ -72,6 +84,11 @@ public final class Images {
       throw new IllegalArgumentException("cannot read image " + file + ": " + e.getMessage());
     }
     if (img == null) throw new IllegalArgumentException("cannot read image " + file + ": not a PNG, JPEG, BMP or GIF file");
+    return img;
+  }
+
+  /** {@code channels} planes of 0..255 values. */
+  private static Decoded decode(BufferedImage img, int channels) {
     int w = img.getWidth(), h = img.getHeight();
     int[][] planes = new int[channels][];
     if (img.getType() == BufferedImage.TYPE_BYTE_GRAY || img.getType() == BufferedImage.TYPE_USHORT_GRAY) {
