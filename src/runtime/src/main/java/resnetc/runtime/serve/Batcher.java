@@ -16,7 +16,8 @@ import resnetc.runtime.CompiledModel;
 
 /**
  * Dynamic batching: requests queue their images; one thread takes the oldest and runs it together with whatever
- * joins it, up to {@code maxBatch} images, as one model call. It waits for more (at most {@code maxDelay} after
+ * joins it, up to {@code maxBatch} images, as one model call (a request of more images than that runs alone, in
+ * calls of {@code maxBatch}). It waits for more (at most {@code maxDelay} after
  * the first was queued) only while other requests are on their way, being read or decoded ({@link #arriving}), so
  * a lone request is never delayed and a busy server forms full batches from its queue without waiting at all.
  *
@@ -160,6 +161,10 @@ final class Batcher implements AutoCloseable {
   }
 
   private void run(List<Job> batch, int n) {
+    if (n > maxBatch) { // one request larger than a batch: in slices of maxBatch images
+      runAlone(batch.get(0));
+      return;
+    }
     try {
       long offset = 0;
       for (Job j : batch) {
@@ -178,6 +183,23 @@ final class Batcher implements AutoCloseable {
       }
     } catch (Throwable e) { // OutOfMemoryError included: fail this batch's requests, keep serving
       for (Job j : batch) j.result.completeExceptionally(e);
+    }
+  }
+
+  private void runAlone(Job job) {
+    try {
+      float[] y = new float[job.images * classes];
+      for (int start = 0; start < job.images; start += maxBatch) {
+        int b = Math.min(maxBatch, job.images - start);
+        MemorySegment.copy(job.input, job.layout, (long) start * size * 4, in, ValueLayout.JAVA_FLOAT, 0, (long) b * size);
+        long t0 = System.nanoTime();
+        model.predict(in.asSlice(0, 4L * b * size), out.asSlice(0, 4L * b * classes), b);
+        metrics.batch(b, (System.nanoTime() - t0) / 1e9);
+        MemorySegment.copy(out, ValueLayout.JAVA_FLOAT, 0, y, start * classes, b * classes);
+      }
+      job.result.complete(y);
+    } catch (Throwable e) {
+      job.result.completeExceptionally(e);
     }
   }
 

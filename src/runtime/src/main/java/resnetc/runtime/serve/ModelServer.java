@@ -365,7 +365,7 @@ public final class ModelServer implements AutoCloseable {
       }
       n = (int) (floats / size);
     }
-    if (n > options.maxBatch()) throw HttpError.tooLarge(n + " images in one request; the server takes at most " + options.maxBatch() + " (--max-batch)");
+    if (n > options.queueImages()) throw HttpError.tooLarge(n + " images in one request; the queue holds at most " + options.queueImages() + " (--queue)");
     MemorySegment seg = MemorySegment.ofArray(body);
     for (long i = 0; i < floats; i++) {
       float v = seg.getAtIndex(Batcher.LE_FLOAT, i);

@@ -209,7 +209,7 @@ class ModelServerTest {
   @Test
   void badRequestsAreOneLineJsonErrors() throws Exception {
     Model m = new Model();
-    start(m, options(m).withMaxBatch(4, m.inputSize()).withMaxBodyBytes(4096).withMaxPixels(100).withQueueImages(8));
+    start(m, options(m).withMaxBatch(4, m.inputSize()).withMaxBodyBytes(8192).withMaxPixels(100).withQueueImages(8));
     assertJsonError(post("/predict", "application/octet-stream", new byte[7]), 400, "multiple of 4 bytes");
     assertJsonError(post("/predict", "application/octet-stream", tensor(1, 2, 3)), 400, "not a whole number of 3,8,8 float32 inputs");
     assertJsonError(post("/predict?shape=1,3,9,8", "application/octet-stream", constantImages(1, 1)), 400, "does not match the model's input N,3,8,8");
@@ -227,14 +227,16 @@ class ModelServerTest {
     assertJsonError(post("/predict", "image/png", new byte[0]), 400, "empty body");
     assertJsonError(post("/predict", "text/plain", "hello".getBytes(StandardCharsets.UTF_8)), 415, "unsupported Content-Type 'text/plain'");
     assertJsonError(post("/predict", "image/png", png(1, 11, 10)), 413, "image of 11x10 = 110 pixels exceeds the limit of 100 pixels");
-    assertJsonError(post("/predict", "application/octet-stream", new byte[8192]), 413, "request body of 8192 bytes exceeds the limit of 4096 bytes");
-    assertJsonError(post("/predict", "application/octet-stream", constantImages(5, 1)), 413, "5 images in one request; the server takes at most 4 (--max-batch)");
+    assertJsonError(post("/predict", "application/octet-stream", new byte[9000]), 413, "request body of 9000 bytes exceeds the limit of 8192 bytes");
+    assertJsonError(post("/predict", "application/octet-stream", constantImages(9, 1)), 413, "9 images in one request; the queue holds at most 8 (--queue)");
     assertJsonError(get("/predict"), 405, "/predict takes POST, not GET");
     assertEquals("POST", get("/predict").response().headers().firstValue("Allow").orElse(""));
     assertJsonError(post("/health", "image/png", png(1, 8, 8)), 405, "/health takes GET");
     assertJsonError(get("/nope"), 404, "no such endpoint /nope");
-    // none of that hurt: the next request is answered
+    // none of that hurt: the next request is answered; one of more images than --max-batch runs in slices
     assertEquals(List.of(2), topClasses(post("/predict", "image/png", png(20, 8, 8)).body()));
+    assertEquals(List.of(7, 7, 7, 7, 7), topClasses(post("/predict", "application/octet-stream", constantImages(5, 7)).body()));
+    assertEquals(List.of(4, 1), m.batches.subList(m.batches.size() - 2, m.batches.size()));
     assertTrue(get("/metrics").body().contains("resnetc_errors_total{code=\"400\"} 12"));
     assertEquals("", log.toString(StandardCharsets.UTF_8), "client mistakes are not logged");
   }
