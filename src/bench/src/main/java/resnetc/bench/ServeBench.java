@@ -105,7 +105,7 @@ public final class ServeBench {
     HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     URI predict = base.resolve("/predict");
     Spec spec = preprocessingOf(base, client);
-    load(client, predict, pngs, clients, Math.max(500, requests / 5)); // warm-up: JIT of the server's request path
+    load(client, predict, pngs, clients, Math.max(2 * clients, requests / 5)); // warm-up: JIT of the server's request path
     String before = get(client, base.resolve("/metrics"));
     Load many = load(client, predict, pngs, clients, requests);
     String after = get(client, base.resolve("/metrics"));
