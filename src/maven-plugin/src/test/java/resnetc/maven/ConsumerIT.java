@@ -214,12 +214,12 @@ class ConsumerIT {
     assertTrue(Files.isRegularFile(modelJar), "the model jar");
 
     String sample = root.resolve("examples/cifar/cifar10-test-300.bin").toString();
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String javaExe = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     Path runtime = repo.resolve("dev/resnetc/resnetc-runtime/" + VERSION + "/resnetc-runtime-" + VERSION + ".jar");
-    String appOut = run(java, "--add-modules", "jdk.incubator.vector", "-cp", project.resolve("target/classes") + java.io.File.pathSeparator + runtime,
+    String appOut = run(javaExe, "--add-modules", "jdk.incubator.vector", "-cp", project.resolve("target/classes") + java.io.File.pathSeparator + runtime,
         "com.example.App", sample);
     assertTrue(appOut.contains("app accuracy: 0.7900"), appOut);
-    String jarOut = run(java, "-jar", modelJar.toString(), "--input-cifar", sample);
+    String jarOut = run(javaExe, "-jar", modelJar.toString(), "--input-cifar", sample);
     assertTrue(jarOut.contains("accuracy: 0.7900"), jarOut);
   }
 
