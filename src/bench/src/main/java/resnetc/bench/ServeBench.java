@@ -44,6 +44,7 @@ import resnetc.runtime.Preprocessing;
  * <pre>
  * java -cp "src/bench/target/classes:src/bench/target/lib/*" resnetc.bench.ServeBench resnet20.jar [--threads 2]
  *     [--clients 64] [--requests 3000] [--max-batch 8] [--max-delay-ms 2] [--server-heap 512m] [--bench-seconds 5]
+ *     [--server-jvm-arg -Xlog:gc:file=gc.log]...
  * </pre>
  *
  * The server JVM gets {@code -Xmx} from {@code --server-heap} (ResNet-50 under load in 512 MiB is one of the
@@ -62,13 +63,14 @@ public final class ServeBench {
   public static void main(String[] args) throws Exception {
     if (args.length == 0 || args[0].startsWith("-")) {
       System.err.println("usage: ServeBench MODEL.jar [--threads T] [--clients N] [--requests N] [--max-batch B] [--max-delay-ms D] "
-          + "[--server-heap SIZE] [--bench-seconds S] [--images FILE]");
+          + "[--server-heap SIZE] [--server-jvm-arg ARG]... [--bench-seconds S] [--images FILE]");
       System.exit(2);
     }
     Path jar = Path.of(args[0]);
     int threads = Runtime.getRuntime().availableProcessors(), clients = 64, requests = 3000, maxBatch = 8;
     double maxDelayMs = 2, benchSeconds = 5;
     String heap = "512m";
+    List<String> serverArgs = new ArrayList<>();
     Path images = Path.of("examples/cifar/cifar10-test-300.bin");
     for (int i = 1; i < args.length; i += 2) {
       String v = args[i + 1];
@@ -81,14 +83,18 @@ public final class ServeBench {
         case "--server-heap" -> heap = v;
         case "--bench-seconds" -> benchSeconds = Double.parseDouble(v);
         case "--images" -> images = Path.of(v);
+        case "--server-jvm-arg" -> serverArgs.add(v);
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
       }
     }
     List<byte[]> pngs = pngs(Cifar.read(images, 0));
     String java = ProcessHandle.current().info().command().orElse("java");
 
-    Process server = new ProcessBuilder(java, "-Xmx" + heap, "-jar", jar.toString(), "--serve", "--port", "0", "--threads", "" + threads,
-        "--max-batch", "" + maxBatch, "--max-delay-ms", "" + maxDelayMs, "--warmup", "2").redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    List<String> command = new ArrayList<>(List.of(java, "-Xmx" + heap));
+    command.addAll(serverArgs);
+    command.addAll(List.of("-jar", jar.toString(), "--serve", "--port", "0", "--threads", "" + threads, "--max-batch", "" + maxBatch,
+        "--max-delay-ms", "" + maxDelayMs, "--warmup", "2"));
+    Process server = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
     BufferedReader serverOut = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
     String started = serverOut.readLine();
     if (started == null || !started.startsWith("serving ")) throw new IllegalStateException("the server did not start: " + started);
@@ -241,8 +247,9 @@ public final class ServeBench {
   }
 
   static double benchValue(String java, Path jar, int batch, int threads, double seconds, String key) throws Exception {
+    // as long a warm-up as the measurement: a large model's first runs at a large batch are still being JIT-compiled
     Process p = new ProcessBuilder(java, "-jar", jar.toString(), "--bench", "--batch", "" + batch, "--threads", "" + threads,
-        "--seconds", "" + seconds).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        "--seconds", "" + seconds, "--warmup", "" + seconds).redirectError(ProcessBuilder.Redirect.DISCARD).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     if (p.waitFor() != 0) throw new IllegalStateException("--bench failed: " + out);
     return Double.parseDouble(find(out, "(?m)^" + key + ": ([0-9.]+)$").group(1));
