@@ -132,12 +132,14 @@ public final class ModelServer implements AutoCloseable {
    * answered (waiting at most {@link ServeOptions#drain}), then the batcher stops. Idempotent.
    */
   public void stop() {
+    boolean first;
     synchronized (this) {
-      if (stopCalled) {
-        awaitQuietly();
-        return;
-      }
+      first = !stopCalled;
       stopCalled = true;
+    }
+    if (!first) { // another thread is stopping it (a shutdown hook, say): return when it is done
+      awaitQuietly();
+      return;
     }
     draining = true;
     http.stop((int) Math.max(1, Math.min(Integer.MAX_VALUE, options.drain().toSeconds())));
@@ -235,7 +237,8 @@ public final class ModelServer implements AutoCloseable {
       if (isTensor(contentType, body, query, ex)) {
         input = tensor(body, shape(query, ex));
       } else {
-        input = image(body, contentType, held);
+        input = image(body);
+        body = null;
         held = adjust(held, input.bytes()); // the body is garbage now: keep the decoded input only
       }
       Batcher.Job job = batcher.submit(input.segment(), input.layout(), input.images());
@@ -376,8 +379,8 @@ public final class ModelServer implements AutoCloseable {
 
   // ---- images ----
 
-  private Input image(byte[] body, String contentType, long held) throws IOException {
-    BufferedImage img = decode(body, held);
+  private Input image(byte[] body) throws IOException {
+    BufferedImage img = decode(body);
     float[] x;
     try {
       x = Images.pixels(img, model.channels(), model.height(), model.width(), model.preprocessing());
@@ -389,7 +392,7 @@ public final class ModelServer implements AutoCloseable {
   }
 
   /** Decodes as {@code ImageIO.read} does, after checking the size in the header against the pixel limit. */
-  private BufferedImage decode(byte[] body, long held) throws IOException {
+  private BufferedImage decode(byte[] body) throws IOException {
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(body))) {
       Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
       if (!readers.hasNext()) throw HttpError.badRequest("not an image ImageIO can decode (PNG, JPEG, BMP, GIF)");
