@@ -18,11 +18,6 @@ final class Json {
     return open('[');
   }
 
-  Json beginArray() {
-    comma();
-    return open('[');
-  }
-
   Json endArray() {
     return close(']');
   }
@@ -45,12 +40,6 @@ final class Json {
   }
 
   Json field(String key, long value) {
-    key(key);
-    sb.append(value);
-    return this;
-  }
-
-  Json field(String key, boolean value) {
     key(key);
     sb.append(value);
     return this;

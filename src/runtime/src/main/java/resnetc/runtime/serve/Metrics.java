@@ -44,7 +44,7 @@ final class Metrics {
     return b;
   }
 
-  /** One answered request; {@code seconds} only for predictions (the latency histogram). */
+  /** One answered request. */
   void request(String endpoint, int status) {
     requests.computeIfAbsent(endpoint + '\u0000' + status, k -> new LongAdder()).increment();
   }
@@ -131,12 +131,6 @@ final class Metrics {
       while (i < bounds.length && v > bounds[i]) i++;
       counts.incrementAndGet(i);
       sum.add(v);
-    }
-
-    long count() {
-      long n = 0;
-      for (int i = 0; i < counts.length(); i++) n += counts.get(i);
-      return n;
     }
 
     void render(StringBuilder sb, String name, String help) {
