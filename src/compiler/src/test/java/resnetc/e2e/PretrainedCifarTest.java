@@ -34,7 +34,7 @@ class PretrainedCifarTest {
     Path out = tmp.resolve("logits.f32");
     StringWriter stdout = new StringWriter(), stderr = new StringWriter();
     int code = Main.execute(new String[] {"run", TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet").toString(),
-        "--weights", weights.get().toString(), "--input-cifar", images.get().toString(), "--output", out.toString()},
+        "--weights", weights.get().toString(), "--input-cifar", images.get().toString(), "--output", out.toString(), "--backend", "reference"},
         new PrintWriter(stdout), new PrintWriter(stderr));
     assertEquals(0, code, stderr.toString());
     assertTrue(stdout.toString().contains("accuracy: " + accuracy + "\n"), stdout.toString());
@@ -65,10 +65,10 @@ class PretrainedCifarTest {
     String spec = TestPaths.repoRoot().resolve("examples/cifar/" + model + ".resnet").toString();
     Path a = tmp.resolve("a.f32"), b = tmp.resolve("b.f32");
     StringWriter err = new StringWriter();
-    assertEquals(0, Main.execute(new String[] {"run", spec, "--weights", weights.get().toString(), "--input-f32", in.toString(), "--output", a.toString()},
+    assertEquals(0, Main.execute(new String[] {"run", spec, "--weights", weights.get().toString(), "--input-f32", in.toString(), "--output", a.toString(), "--backend", "reference"},
         new PrintWriter(new StringWriter()), new PrintWriter(err)), err.toString());
     assertEquals(0, Main.execute(new String[] {"run", spec, "--weights", weights.get().toString(), "--input-cifar", images.get().toString(),
-        "--limit", "20", "--batch", "7", "--output", b.toString()}, new PrintWriter(new StringWriter()), new PrintWriter(err)), err.toString());
+        "--limit", "20", "--batch", "7", "--output", b.toString(), "--backend", "reference"}, new PrintWriter(new StringWriter()), new PrintWriter(err)), err.toString());
     float[] x = F32.read(a), y = F32.read(b);
     assertEquals(200, x.length);
     for (int i = 0; i < x.length; i++) assertEquals(y[i], x[i], 1e-4, "logit " + i);

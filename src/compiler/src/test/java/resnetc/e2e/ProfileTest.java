@@ -150,7 +150,7 @@ class ProfileTest {
   void runProfilesTheInterpreterPerNode() {
     StringWriter out = new StringWriter(), err = new StringWriter();
     int code = Main.execute(new String[] {"run", spec().toString(), "--random-weights", "7", "--input-f32", input.toString(),
-        "--batch", "1", "--limit", "1", "--profile", "--profile-runs", "2", "--profile-warmup", "1"}, new PrintWriter(out), new PrintWriter(err));
+        "--batch", "1", "--limit", "1", "--backend", "reference", "--profile", "--profile-runs", "2", "--profile-warmup", "1"}, new PrintWriter(out), new PrintWriter(err));
     assertEquals(0, code, err.toString());
     Table t = parse(out.toString());
     Graph g = Frontend.withoutPreprocess(Frontend.load(spec()).graph());

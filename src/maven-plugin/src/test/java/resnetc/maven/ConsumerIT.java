@@ -167,6 +167,123 @@ class ConsumerIT {
     assertTrue(source.contains("0.485") && source.contains("onnx20.onnx"), "the stated preprocessing and the model file");
   }
 
+  /**
+   * README's Maven snippet, as a new user pastes it: a fresh project whose pom is the snippet taken from README.md
+   * (plus a JUnit dependency for its test), the shipped ResNet-20 spec and weights, an application class that
+   * classifies the shipped sample through the generated class, and a test. The build must pass, and the application
+   * and the model jar must both print the pretrained accuracy on the sample.
+   */
+  @Test
+  @Order(8)
+  void readmeSnippetBuildsAFreshProject() throws Exception {
+    Path project = it.resolve("readme-app");
+    Files.createDirectories(project.resolve("models"));
+    Files.copy(root.resolve("examples/cifar/resnet20.safetensors"), project.resolve("models/resnet20.safetensors"));
+    Path specs = Files.createDirectories(project.resolve("src/main/resnet"));
+    Files.copy(root.resolve("examples/cifar/resnet20.resnet"), specs.resolve("resnet20.resnet"));
+    Files.copy(root.resolve("examples/cifar/cifar10.labels"), specs.resolve("cifar10.labels"));
+    String snippet = readmeSnippet();
+    assertTrue(snippet.contains("<version>3.14.0</version>"), "maven-compiler-plugin is pinned:\n" + snippet);
+    String withJunit = snippet.replace("</dependencies>", """
+          <dependency>
+            <groupId>org.junit.jupiter</groupId>
+            <artifactId>junit-jupiter</artifactId>
+            <version>6.1.3</version>
+            <scope>test</scope>
+          </dependency>
+        </dependencies>""");
+    Files.writeString(project.resolve("pom.xml"), """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <project xmlns="http://maven.apache.org/POM/4.0.0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+                 xsi:schemaLocation="http://maven.apache.org/POM/4.0.0 https://maven.apache.org/xsd/maven-4.0.0.xsd">
+          <modelVersion>4.0.0</modelVersion>
+          <groupId>com.example</groupId>
+          <artifactId>readme-app</artifactId>
+          <version>1.0</version>
+        %s
+        </project>
+        """.formatted(withJunit));
+    Path app = Files.createDirectories(project.resolve("src/main/java/com/example")).resolve("App.java");
+    Files.writeString(app, """
+        package com.example;
+
+        import com.example.models.Resnet20;
+        import java.nio.file.Path;
+        import resnetc.runtime.Cifar;
+        import resnetc.runtime.CompiledModel;
+        import resnetc.runtime.F32;
+
+        public class App {
+          public static void main(String[] args) throws Exception {
+            Cifar data = Cifar.read(Path.of(args[0]), 0);
+            try (CompiledModel model = new Resnet20(2)) {
+              float[] logits = model.predict(model.preprocessing().apply(data.pixels(), 3, 32 * 32), data.count());
+              int correct = 0;
+              for (int i = 0; i < data.count(); i++) if (F32.argmax(logits, i * 10, 10) == data.labels()[i]) correct++;
+              System.out.printf(java.util.Locale.ROOT, "app accuracy: %.4f%n", correct / (double) data.count());
+            }
+          }
+        }
+        """);
+    Path test = Files.createDirectories(project.resolve("src/test/java/com/example")).resolve("AppTest.java");
+    Files.writeString(test, """
+        package com.example;
+
+        import static org.junit.jupiter.api.Assertions.assertEquals;
+        import static org.junit.jupiter.api.Assertions.assertTrue;
+
+        import com.example.models.Resnet20;
+        import org.junit.jupiter.api.Test;
+
+        class AppTest {
+          @Test
+          void generatedClassRunsWithTheVectorApi() {
+            assertTrue(ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent(), "surefire's argLine");
+            try (Resnet20 model = new Resnet20(1)) {
+              assertEquals("cat", model.labels().get(3));
+              assertEquals(10, model.predict(new float[3 * 32 * 32], 1).length);
+            }
+          }
+        }
+        """);
+
+    String log = mvn("readme-app", project, "verify");
+    assertTrue(log.contains("BUILD SUCCESS"), log);
+    assertTrue(log.contains("Tests run: 1, Failures: 0, Errors: 0"), log);
+    assertTrue(log.contains("resnetc: resnet20.resnet -> com.example.models.Resnet20"), log);
+    Path modelJar = project.resolve("target/readme-app-1.0-resnet20.jar");
+    assertTrue(Files.isRegularFile(modelJar), "the model jar");
+
+    String sample = root.resolve("examples/cifar/cifar10-test-300.bin").toString();
+    String javaExe = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Path runtime = repo.resolve("dev/resnetc/resnetc-runtime/" + VERSION + "/resnetc-runtime-" + VERSION + ".jar");
+    String appOut = run(javaExe, "--add-modules", "jdk.incubator.vector", "-cp", project.resolve("target/classes") + java.io.File.pathSeparator + runtime,
+        "com.example.App", sample);
+    assertTrue(appOut.contains("app accuracy: 0.7900"), appOut);
+    String jarOut = run(javaExe, "-jar", modelJar.toString(), "--input-cifar", sample);
+    assertTrue(jarOut.contains("accuracy: 0.7900"), jarOut);
+  }
+
+  /** The first {@code ```xml} block of README.md's "Maven plugin" section. */
+  static String readmeSnippet() throws IOException {
+    String readme = Files.readString(root.resolve("README.md"));
+    int section = readme.indexOf("\n## Maven plugin\n");
+    assertTrue(section >= 0, "README.md has a Maven plugin section");
+    int start = readme.indexOf("```xml\n", section), end = readme.indexOf("\n```", start + 7);
+    assertTrue(start > section && end > start, "the section has an xml block");
+    return readme.substring(start + "```xml\n".length(), end);
+  }
+
+  /** Runs a command, returns its output (stdout and stderr), asserting exit 0. */
+  static String run(String... command) throws Exception {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    p.getOutputStream().close();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(2, TimeUnit.MINUTES), String.join(" ", command));
+    assertEquals(0, p.exitValue(), String.join(" ", command) + "\n" + out);
+    return out;
+  }
+
   /** The shared checkpoint when ../shared is present next to the repository, else "". */
   static String pretrainedWeights() {
     Path w = root.resolve("../shared/models/cifar10/resnet20.safetensors").normalize();
@@ -175,6 +292,11 @@ class ConsumerIT {
 
   /** Runs Maven on the consumer copy; returns its log (also kept as target/it/NAME.log), asserting nothing. */
   static String mvn(String name, String... args) throws Exception {
+    return mvn(name, consumer, args);
+  }
+
+  /** Runs Maven on the project in {@code dir}, as {@link #mvn(String, String...)}. */
+  static String mvn(String name, Path dir, String... args) throws Exception {
     String home = System.getProperty("maven.home");
     Path exe = home == null || home.isBlank() ? Path.of("mvn") : Path.of(home, "bin", "mvn");
     List<String> cmd = new ArrayList<>(List.of(exe.toString(), "-B", "-s", settings.toString(), "-Dmaven.repo.local=" + repo,
@@ -183,7 +305,7 @@ class ConsumerIT {
     if (!weights.isEmpty() && Stream.of(args).noneMatch(a -> a.startsWith("-Dmodel.weights="))) cmd.add("-Dmodel.weights=" + weights);
     cmd.addAll(List.of(args));
     Path log = it.resolve(name + ".log");
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(consumer.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().put("JAVA_HOME", System.getProperty("java.home"));
     pb.environment().put("MAVEN_OPTS", "--sun-misc-unsafe-memory-access=allow");
     pb.environment().remove("MAVEN_ARGS");

@@ -46,6 +46,11 @@ public interface CompiledModel extends AutoCloseable {
    */
   String PROFILE_PROPERTY = "resnetc.profile";
 
+  /** Which resnetc backend generated the model: {@code java}, {@code native}, or empty when not known. */
+  default String backend() {
+    return "";
+  }
+
   /** The instruction set the model's kernels use on this machine, e.g. {@code x86-64-v4}; empty when not known. */
   default String isa() {
     return "";

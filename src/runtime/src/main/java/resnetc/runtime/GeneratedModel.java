@@ -67,6 +67,11 @@ public abstract class GeneratedModel implements CompiledModel {
   }
 
   @Override
+  public String backend() {
+    return "java";
+  }
+
+  @Override
   public final String name() {
     return model.name();
   }

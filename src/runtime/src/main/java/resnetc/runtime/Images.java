@@ -1,6 +1,7 @@
 package resnetc.runtime;
 
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -8,6 +9,7 @@ import java.util.Iterator;
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;
 import javax.imageio.stream.ImageInputStream;
+import javax.imageio.stream.MemoryCacheImageInputStream;
 
 /**
  * Image files to raw model input, the way torchvision's {@code Resize(resize)}, {@code CenterCrop(crop)} do it on a
@@ -64,10 +66,38 @@ public final class Images {
 
   /** {@link #load(Path, int, int, int, Preprocessing)} refusing images of more than {@code maxPixels} pixels. */
   public static float[] load(Path file, int channels, int height, int width, Preprocessing p, long maxPixels) {
-    if (channels != 3 && channels != 1) {
-      throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
+    checkChannels(channels);
+    if (!Files.exists(file)) throw new IllegalArgumentException("no such image file: " + file);
+    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("cannot read image " + file + ": not a regular file");
+    try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+      if (in == null) throw new IllegalArgumentException("cannot read image " + file + ": the file cannot be opened");
+      return pixels(read(in, file.toString(), Files.size(file) == 0, maxPixels), channels, height, width, p);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read image " + file + ": an I/O error" + detail(e));
     }
-    Decoded d = decode(file, channels, maxPixels);
+  }
+
+  /**
+   * {@link #load(Path, int, int, int, Preprocessing, long)} for an image file's bytes (a table's binary column, a
+   * request body); {@code name} only names the image in error messages.
+   */
+  public static float[] load(byte[] encoded, String name, int channels, int height, int width, Preprocessing p, long maxPixels) {
+    checkChannels(channels);
+    // cached in memory: ImageIO's default for a stream is a temporary file, twice the decoding time of a small PNG
+    try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(encoded))) {
+      return pixels(read(in, name, encoded.length == 0, maxPixels), channels, height, width, p);
+    } catch (IOException e) {
+      throw new IllegalArgumentException("cannot read image " + name + ": an I/O error" + detail(e));
+    }
+  }
+
+  /**
+   * The same for an image already decoded (by {@code ImageIO}): raw pixels 0..255, CHW, {@code channels} x height x
+   * width, resized and cropped as {@code p} says.
+   */
+  public static float[] pixels(BufferedImage img, int channels, int height, int width, Preprocessing p) {
+    checkChannels(channels);
+    Decoded d = decode(img, channels);
     int[][] planes = d.planes();
     int w = d.width(), h = d.height();
     if (p.resize() > 0) {
@@ -91,50 +121,56 @@ public final class Images {
     return out;
   }
 
+  private static void checkChannels(int channels) {
+    if (channels != 3 && channels != 1) {
+      throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
+    }
+  }
+
   private record Decoded(int width, int height, int[][] planes) {}
 
-  /** {@code channels} planes of 0..255 values; every failure is an IllegalArgumentException in words. */
-  private static Decoded decode(Path file, int channels, long maxPixels) {
-    if (!Files.exists(file)) throw new IllegalArgumentException("no such image file: " + file);
-    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("cannot read image " + file + ": not a regular file");
-    BufferedImage img;
-    try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
-      if (in == null) throw new IllegalArgumentException("cannot read image " + file + ": the file cannot be opened");
-      Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
-      if (!readers.hasNext()) {
-        throw new IllegalArgumentException("cannot read image " + file + ": " + (Files.size(file) == 0 ? "the file is empty"
-            : "not a PNG, JPEG, BMP or GIF file"));
-      }
-      ImageReader reader = readers.next();
-      String format = reader.getFormatName().toUpperCase(java.util.Locale.ROOT);
-      try {
-        reader.setInput(in, true, true);
-        int w, h;
-        try {
-          w = reader.getWidth(0);
-          h = reader.getHeight(0);
-        } catch (IOException | RuntimeException e) {
-          throw new IllegalArgumentException("cannot read image " + file + ": its " + format + " header is damaged" + detail(e));
-        }
-        if (w < 1 || h < 1) throw new IllegalArgumentException("cannot read image " + file + ": its header declares " + w + "x" + h + " pixels");
-        if ((long) w * h > maxPixels) {
-          throw new IllegalArgumentException("image " + file + " is " + w + "x" + h + " = " + (long) w * h + " pixels, more than the limit of "
-              + maxPixels + " (raise it with --max-pixels or -D" + MAX_PIXELS_PROPERTY + ")");
-        }
-        try {
-          img = reader.read(0);
-        } catch (IOException | RuntimeException e) {
-          throw new IllegalArgumentException("cannot read image " + file + ": its " + format + " data cannot be decoded (damaged, truncated or unsupported)" + detail(e));
-        } catch (OutOfMemoryError e) {
-          throw new IllegalArgumentException("image " + file + " (" + w + "x" + h + " pixels) does not fit in memory; give the JVM more (-Xmx)");
-        }
-      } finally {
-        reader.dispose();
-      }
-    } catch (IOException e) {
-      throw new IllegalArgumentException("cannot read image " + file + ": an I/O error" + detail(e));
+  /**
+   * Decodes the first image of {@code in} after checking the size its header declares against {@code maxPixels};
+   * every failure is an IllegalArgumentException in words.
+   */
+  private static BufferedImage read(ImageInputStream in, String name, boolean empty, long maxPixels) throws IOException {
+    Iterator<ImageReader> readers = ImageIO.getImageReaders(in);
+    if (!readers.hasNext()) {
+      throw new IllegalArgumentException("cannot read image " + name + ": " + (empty ? "the file is empty" : "not a PNG, JPEG, BMP or GIF file"));
     }
-    if (img == null) throw new IllegalArgumentException("cannot read image " + file + ": the file holds no image");
+    ImageReader reader = readers.next();
+    String format = reader.getFormatName().toUpperCase(java.util.Locale.ROOT);
+    BufferedImage img;
+    try {
+      reader.setInput(in, true, true);
+      int w, h;
+      try {
+        w = reader.getWidth(0);
+        h = reader.getHeight(0);
+      } catch (IOException | RuntimeException e) {
+        throw new IllegalArgumentException("cannot read image " + name + ": its " + format + " header is damaged" + detail(e));
+      }
+      if (w < 1 || h < 1) throw new IllegalArgumentException("cannot read image " + name + ": its header declares " + w + "x" + h + " pixels");
+      if ((long) w * h > maxPixels) {
+        throw new IllegalArgumentException("image " + name + " is " + w + "x" + h + " = " + (long) w * h + " pixels, more than the limit of "
+            + maxPixels + " (raise it with --max-pixels or -D" + MAX_PIXELS_PROPERTY + ")");
+      }
+      try {
+        img = reader.read(0);
+      } catch (IOException | RuntimeException e) {
+        throw new IllegalArgumentException("cannot read image " + name + ": its " + format + " data cannot be decoded (damaged, truncated or unsupported)" + detail(e));
+      } catch (OutOfMemoryError e) {
+        throw new IllegalArgumentException("image " + name + " (" + w + "x" + h + " pixels) does not fit in memory; give the JVM more (-Xmx)");
+      }
+    } finally {
+      reader.dispose();
+    }
+    if (img == null) throw new IllegalArgumentException("cannot read image " + name + ": the file holds no image");
+    return img;
+  }
+
+  /** {@code channels} planes of 0..255 values. */
+  private static Decoded decode(BufferedImage img, int channels) {
     int w = img.getWidth(), h = img.getHeight();
     int[][] planes = new int[channels][];
     if (img.getType() == BufferedImage.TYPE_BYTE_GRAY || img.getType() == BufferedImage.TYPE_USHORT_GRAY) {

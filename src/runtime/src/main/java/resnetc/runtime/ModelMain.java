@@ -11,6 +11,7 @@ import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -18,6 +19,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.jar.Manifest;
+import resnetc.runtime.serve.ModelServer;
+import resnetc.runtime.serve.ServeOptions;
 
 /**
  * The command line of a compiled model's jar ({@code java -jar model.jar ...}); see {@link #USAGE}. The model class
@@ -32,15 +35,23 @@ public final class ModelMain {
              java -jar MODEL.jar --input-cifar FILE [options]  accuracy on CIFAR binary records
              java -jar MODEL.jar --input-f32 FILE [options]    preprocessed little-endian float32 NCHW input
              java -jar MODEL.jar --bench [options]             latency and throughput on random input
+             java -jar MODEL.jar --serve [options]             an HTTP server: POST /predict, GET /health, /model, /metrics
       options:
         --output FILE       write the outputs as little-endian float32 [N, classes]
         --limit N           use only the first N inputs
         --batch B           images per predict call (default 32)
         --threads T         threads of the model (default: all cores; at most 8 per core)
         --seconds S         --bench: how long to measure (default 10)
-        --warmup S          --bench: warm up for S seconds or 20 runs, whichever is first (default 2)
+        --warmup S          --bench, --serve: warm up for S seconds or 20 runs, whichever is first (default 2)
         --profile           --bench: also each layer's median time per run, GFLOP/s and share of the total
-        --max-pixels N      refuse images of more than N pixels, read from their header (default %d)
+        --port P            --serve: TCP port (default 8080; 0: any free port)
+        --host ADDR         --serve: address to listen on (default 127.0.0.1; 0.0.0.0 in a container)
+        --max-batch B       --serve: most images per model call (default 8)
+        --max-delay-ms D    --serve: how long a request may wait for others to join its batch (default 2)
+        --queue N           --serve: most images waiting for a batch; more is answered 503 (default 16 x max batch)
+        --max-body-bytes N  --serve: largest request body; larger is answered 413 (default 8 MiB or a whole batch)
+        --max-pixels N      refuse images of more than N pixels, read from their header (default %d;
+                            --serve: 4194304, answered 413)
         --model-class NAME  run this model class instead of the manifest's Resnetc-Model
         --no-vector         do not relaunch the JVM with --add-modules jdk.incubator.vector
         --help              print this text
@@ -72,7 +83,8 @@ public final class ModelMain {
       if (o.profile && modelOverride == null) System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
       CompiledModel model = modelOverride != null ? modelOverride : loadModel(o.modelClass, o.threads);
       try {
-        if (o.bench) bench(model, o, out);
+        if (o.serve) serve(model, o, out, err);
+        else if (o.bench) bench(model, o, out);
         else if (o.cifar != null) cifar(model, o, out, err);
         else if (o.f32 != null) f32(model, o, out, err);
         else images(model, o, out, err);
@@ -112,10 +124,13 @@ public final class ModelMain {
     final List<Path> images = new ArrayList<>();
     int limit, batch = 32;
     Integer threads;
-    long maxPixels = Images.maxPixels();
     double seconds = 10, warmup = 2;
-    boolean bench, profile, help;
+    boolean bench, profile, help, serve;
     String modelClass;
+    String host;
+    Integer port, maxBatch, queue;
+    Double maxDelayMs;
+    Long maxBodyBytes, maxPixels;
 
     static Options parse(String[] args) {
       Options o = new Options();
@@ -134,11 +149,12 @@ public final class ModelMain {
         switch (a) {
           case "--help", "-h" -> o.help = true;
           case "--bench" -> o.bench = true;
+          case "--serve" -> o.serve = true;
           case "--profile" -> o.profile = true;
           case "--no-vector" -> {} // only matters before the JVM is relaunched
           case "--" -> positionalOnly = true;
           case "--input-cifar", "--input-f32", "--output", "--limit", "--batch", "--threads", "--seconds", "--warmup",
-              "--model-class", "--max-pixels" -> {
+              "--model-class", "--port", "--host", "--max-batch", "--max-delay-ms", "--queue", "--max-body-bytes", "--max-pixels" -> {
             String v = inline != null ? inline : i + 1 < args.length ? args[++i] : null;
             if (v == null) throw new IllegalArgumentException(a + " needs a value (see --help)");
             o.set(a, v);
@@ -159,20 +175,28 @@ public final class ModelMain {
         case "--limit" -> limit = positive(option, v);
         case "--batch" -> batch = positive(option, v);
         case "--threads" -> threads = positive(option, v);
-        case "--seconds" -> seconds = seconds(option, v);
-        case "--warmup" -> warmup = seconds(option, v);
+        case "--seconds" -> seconds = amount(option, v, "seconds");
+        case "--warmup" -> warmup = amount(option, v, "seconds");
         case "--model-class" -> modelClass = v;
-        case "--max-pixels" -> maxPixels = positive(option, v);
+        case "--port" -> port = wholeNumber(option, v, 0, 65535);
+        case "--host" -> host = v.strip();
+        case "--max-batch" -> maxBatch = positive(option, v);
+        case "--max-delay-ms" -> maxDelayMs = amount(option, v, "milliseconds");
+        case "--queue" -> queue = positive(option, v);
+        case "--max-body-bytes" -> maxBodyBytes = (long) wholeNumber(option, v, 1, Integer.MAX_VALUE - 8);
+        case "--max-pixels" -> maxPixels = (long) wholeNumber(option, v, 1, Integer.MAX_VALUE);
         default -> throw new AssertionError(option);
       }
     }
 
     /** Exactly one kind of input, and input files that exist (before loading a possibly large model). */
     void check() throws IOException {
-      int modes = (bench ? 1 : 0) + (cifar != null ? 1 : 0) + (f32 != null ? 1 : 0) + (images.isEmpty() ? 0 : 1);
-      if (modes == 0) throw new IllegalArgumentException("no input: give image files, --input-cifar, --input-f32 or --bench (see --help)");
-      if (modes > 1) throw new IllegalArgumentException("give only one of: image files, --input-cifar, --input-f32, --bench");
-      if (bench && output != null) throw new IllegalArgumentException("--output does not apply to --bench");
+      int modes = (bench ? 1 : 0) + (serve ? 1 : 0) + (cifar != null ? 1 : 0) + (f32 != null ? 1 : 0) + (images.isEmpty() ? 0 : 1);
+      if (modes == 0) throw new IllegalArgumentException("no input: give image files, --input-cifar, --input-f32, --bench or --serve (see --help)");
+      if (modes > 1) throw new IllegalArgumentException("give only one of: image files, --input-cifar, --input-f32, --bench, --serve");
+      if ((bench || serve) && output != null) throw new IllegalArgumentException("--output does not apply to " + (bench ? "--bench" : "--serve"));
+      boolean serveOption = host != null || port != null || maxBatch != null || maxDelayMs != null || queue != null || maxBodyBytes != null;
+      if (serveOption && !serve) throw new IllegalArgumentException("--port, --host, --max-batch, --max-delay-ms, --queue and --max-body-bytes need --serve");
       if (profile && !bench) throw new IllegalArgumentException("--profile needs --bench");
       if (threads != null) ThreadTeam.checkThreads(threads);
       List<Path> inputs = cifar != null ? List.of(cifar) : f32 != null ? List.of(f32) : images;
@@ -190,14 +214,37 @@ public final class ModelMain {
       throw new IllegalArgumentException(option + " needs a positive whole number, got '" + v + "'");
     }
 
-    private static double seconds(String option, String v) {
+    private static int wholeNumber(String option, String v, int min, int max) {
+      try {
+        int n = Integer.parseInt(v.strip());
+        if (n >= min && n <= max) return n;
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      throw new IllegalArgumentException(option + " needs a whole number from " + min + " to " + max + ", got '" + v + "'");
+    }
+
+    /** The server's settings: the defaults for this model, changed by the options given. */
+    ServeOptions serveOptions(int inputFloats) {
+      ServeOptions s = ServeOptions.defaults(inputFloats).withWarmup(Duration.ofNanos((long) (warmup * 1e9)));
+      if (host != null) s = s.withHost(host);
+      if (port != null) s = s.withPort(port);
+      if (maxBatch != null) s = s.withMaxBatch(maxBatch, inputFloats);
+      if (maxDelayMs != null) s = s.withMaxDelay(Duration.ofNanos((long) (maxDelayMs * 1e6)));
+      if (queue != null) s = s.withQueueImages(queue);
+      if (maxBodyBytes != null) s = s.withMaxBodyBytes(maxBodyBytes);
+      if (maxPixels != null) s = s.withMaxPixels(maxPixels);
+      return s;
+    }
+
+    private static double amount(String option, String v, String unit) {
       try {
         double s = Double.parseDouble(v.strip());
         if (s >= 0 && Double.isFinite(s)) return s;
       } catch (NumberFormatException e) {
         // reported below
       }
-      throw new IllegalArgumentException(option + " needs a number of seconds, got '" + v + "'");
+      throw new IllegalArgumentException(option + " needs a number of " + unit + ", got '" + v + "'");
     }
   }
 
@@ -249,27 +296,40 @@ public final class ModelMain {
       throw new IllegalArgumentException(m.name() + " takes " + shape(m) + " images; CIFAR records are 3x32x32");
     }
     Accuracy score = new Accuracy();
-    try (InputFile in = InputFile.cifar(o.cifar, o.limit); AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null) {
+    long t0 = System.nanoTime();
+    try (InputFile in = InputFile.cifar(o.cifar, o.limit); AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null;
+        Progress progress = Progress.of(err, "images", in.count())) {
       for (InputFile.Batch b; (b = in.next(o.batch)) != null; ) {
         float[] y = predict(m, m.preprocessing().apply(b.values(), 3, 32 * 32), b.count());
         score.add(y, b.labels(), b.count(), m.classes());
+        progress.advance(b.count());
         if (file != null) F32.write(file.stream(), y, 0, y.length);
       }
       if (file != null) file.commit();
     }
+    double seconds = (System.nanoTime() - t0) / 1e9;
     out.println(score.line());
     out.println("correct: " + score.correct() + "/" + score.images());
+    // this run's speed, JIT warm-up included; --bench measures the steady state
+    out.printf(Locale.ROOT, "time_s: %.3f (batch %d, %d threads, %s)%n", seconds, o.batch, threads(o), m.isa().isEmpty() ? "isa unknown" : m.isa());
+    out.printf(Locale.ROOT, "images_per_s: %.1f%n", score.images() / seconds);
     if (score.warning() != null) err.println(score.warning());
+  }
+
+  private static int threads(Options o) {
+    return o.threads != null ? o.threads : Runtime.getRuntime().availableProcessors();
   }
 
   private static void f32(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
     Accuracy score = new Accuracy();
     try (InputFile in = InputFile.f32(o.f32, m.inputSize(), m.name() + " inputs of " + shape(m), o.limit);
-        AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null) {
+        AtomicFile file = o.output != null ? AtomicFile.create(o.output) : null;
+        Progress progress = Progress.of(err, "images", file != null ? in.count() : 0)) {
       for (InputFile.Batch b; (b = in.next(o.batch)) != null; ) {
         float[] y = predict(m, b.values(), b.count());
         long first = score.images();
         score.add(y, null, b.count(), m.classes());
+        progress.advance(b.count());
         if (file != null) {
           F32.write(file.stream(), y, 0, y.length);
         } else {
@@ -294,7 +354,7 @@ public final class ModelMain {
         int b = Math.min(batch, files.size() - s);
         float[] x = new float[b * size];
         for (int i = 0; i < b; i++) {
-          float[] px = Images.load(files.get(s + i), m.channels(), m.height(), m.width(), m.preprocessing(), o.maxPixels);
+          float[] px = Images.load(files.get(s + i), m.channels(), m.height(), m.width(), m.preprocessing(), o.maxPixels != null ? o.maxPixels : Images.maxPixels());
           System.arraycopy(px, 0, x, i * size, size);
         }
         float[] y = predict(m, m.preprocessing().apply(x, m.channels(), plane), b);
@@ -369,6 +429,36 @@ public final class ModelMain {
     }
   }
 
+  /**
+   * Serves the model over HTTP until the JVM is asked to stop (Ctrl-C, SIGTERM): then new requests are refused, the
+   * ones received are answered, and the process exits.
+   */
+  private static void serve(CompiledModel m, Options o, PrintStream out, PrintStream err) throws IOException {
+    ServeOptions so = o.serveOptions(m.inputSize());
+    // a client that takes more than 30 s to send its request loses the connection (unless set otherwise)
+    if (System.getProperty("sun.net.httpserver.maxReqTime") == null) System.setProperty("sun.net.httpserver.maxReqTime", "30");
+    ModelServer server;
+    try {
+      server = ModelServer.start(m, so, err);
+    } catch (java.net.BindException e) {
+      throw new IllegalArgumentException("cannot listen on " + so.host() + ":" + so.port() + ": " + e.getMessage());
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      out.println("stopping: answering the requests in flight");
+      server.stop();
+      out.println("stopped");
+      out.flush();
+    }, "resnetc-shutdown"));
+    out.println("serving " + server.describe() + " on " + server.uri());
+    out.flush();
+    try {
+      server.awaitStopped();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      server.stop();
+    }
+  }
+
   // ---- helpers ----
 
   private static float[] predict(CompiledModel m, float[] x, int batch) {
@@ -380,7 +470,7 @@ public final class ModelMain {
   }
 
   /** The outputs as probabilities: as they are when they already are (non-negative, sum 1), else softmax. */
-  static double[] probabilities(float[] y, int offset, int n) {
+  public static double[] probabilities(float[] y, int offset, int n) {
     double sum = 0, max = Double.NEGATIVE_INFINITY;
     boolean nonNegative = true;
     for (int i = 0; i < n; i++) {
@@ -400,7 +490,7 @@ public final class ModelMain {
   }
 
   /** Indices of the k largest values, largest first (ties: lower index first). */
-  static int[] top(double[] p, int k) {
+  public static int[] top(double[] p, int k) {
     return java.util.stream.IntStream.range(0, p.length).boxed()
         .sorted((a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b))
         .limit(k).mapToInt(Integer::intValue).toArray();
@@ -476,7 +566,16 @@ public final class ModelMain {
     } catch (IOException e) {
       return null;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(child::destroy));
+    // Ctrl-C or SIGTERM (docker stop): the child shuts down gracefully (a server answers what it has received), and
+    // this process, the one the terminal or the container waits for, exits after it
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      child.destroy();
+      try {
+        child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }));
     while (true) {
       try {
         return child.waitFor();

@@ -165,6 +165,11 @@ public abstract class NativeModel extends GeneratedModel {
     this.chunks = threads == 1 ? 1 : 4 * threads;
   }
 
+  @Override
+  public String backend() {
+    return "native";
+  }
+
   /** The instruction set of the native code this instance runs. */
   @Override
   public String isa() {

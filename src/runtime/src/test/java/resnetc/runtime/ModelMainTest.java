@@ -16,7 +16,7 @@ import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class ModelMainTest {
+public class ModelMainTest {
   /**
    * 3 x size x size input, 10 classes; logit c = -(mean - c)^2 of the preprocessed image, so the prediction is
    * the class nearest the mean. Preprocessing divides by 10.
@@ -33,7 +33,7 @@ class ModelMainTest {
       this();
     }
 
-    TinyModel(int size, List<String> labels) {
+    public TinyModel(int size, List<String> labels) {
       this.size = size;
       this.labels = labels;
     }
@@ -266,6 +266,12 @@ class ModelMainTest {
     assertUserError(run(new TinyModel(), "--bench", "--batch", "0"), "--batch needs a positive whole number");
     assertUserError(run(new TinyModel(), "--bench", "--batch"), "--batch needs a value");
     assertUserError(run(new TinyModel(), "--bench", "--input-f32", bad.toString()), "only one of");
+    assertUserError(run(new TinyModel(), "--serve", "--bench"), "only one of");
+    assertUserError(run(new TinyModel(), "--bench", "--max-batch", "4"), "need --serve");
+    assertUserError(run(new TinyModel(), "--serve", "--port", "70000"), "--port needs a whole number from 0 to 65535");
+    assertUserError(run(new TinyModel(), "--serve", "--max-delay-ms", "-1"), "--max-delay-ms needs a number");
+    assertUserError(run(new TinyModel(), "--serve", "--max-batch", "8", "--queue", "4"), "--queue (4) must hold at least --max-batch (8)");
+    assertUserError(run(new TinyModel(), "--serve", "--output", "x.f32"), "--output does not apply to --serve");
     Path text = Files.writeString(dir.resolve("dog.jpg"), "woof");
     assertUserError(run(new TinyModel(), text.toString()), "dog.jpg");
     Path cifar = Files.write(dir.resolve("short.bin"), new byte[100]);

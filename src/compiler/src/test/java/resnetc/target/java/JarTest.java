@@ -5,8 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.awt.image.BufferedImage;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +23,9 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.jar.JarFile;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -125,6 +134,134 @@ class JarTest {
       assertTrue(maxAbs < 1e-3, "max abs error vs the float64 logits " + maxAbs);
     } finally {
       jar = saved;
+    }
+  }
+
+  /**
+   * README's first command, which needs nothing beside the repository: the spec binds the weights shipped next to
+   * it, and the jar classifies the shipped 300-image sample (30 per class) with the pretrained accuracy.
+   */
+  @Test
+  void shippedWeightsClassifyTheShippedSample() throws Exception {
+    Path shipped = tmp.resolve("shipped.jar");
+    StringWriter err = new StringWriter();
+    assertEquals(0, Main.execute(new String[] {"compile", spec().toString(), "-o", shipped.toString()},
+        new PrintWriter(new StringWriter()), new PrintWriter(err)), err.toString());
+    Path sample = TestPaths.repoRoot().resolve("examples/cifar/cifar10-test-300.bin");
+    Cifar data = Cifar.read(sample, 0);
+    assertEquals(300, data.count());
+    for (int i = 0; i < data.count(); i++) assertEquals(i % 10, data.labels()[i], "record " + i);
+    Path saved = jar;
+    jar = shipped;
+    try {
+      Result res = java("--input-cifar", sample.toString());
+      assertEquals(0, res.code(), res.err());
+      assertTrue(res.out().contains("accuracy: 0.7900\n"), res.out());
+      assertTrue(res.out().matches("(?s).*\\nimages_per_s: [0-9.]+\\n.*"), res.out());
+    } finally {
+      jar = saved;
+    }
+    var sharedWeights = TestPaths.shared("models/cifar10/resnet20.safetensors");
+    if (sharedWeights.isPresent()) {
+      assertArrayEquals(Files.readAllBytes(sharedWeights.get()), Files.readAllBytes(spec().resolveSibling("resnet20.safetensors")));
+    }
+  }
+
+  /** Progress lines ({@code \r}, rewritten in place) on a terminal, none in a pipe; the results are the same. */
+  @Test
+  void progressShowsOnATerminalOnly() throws Exception {
+    String sample = TestPaths.repoRoot().resolve("examples/cifar/cifar10-test-300.bin").toString();
+    Result piped = java("--input-cifar", sample, "--limit", "100", "--batch", "10");
+    assertEquals(0, piped.code(), piped.err());
+    assertFalse((piped.out() + piped.err()).contains("\r"), piped.out() + piped.err());
+    // the JVM that runs the Vector API says so (README: "Compiled models"); nothing else on stderr
+    assertTrue(piped.err().lines().allMatch(l -> l.equals("WARNING: Using incubator modules: jdk.incubator.vector")), piped.err());
+
+    Path script = Path.of("/usr/bin/script"); // util-linux: runs a command on a pseudo-terminal
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(script), "no script(1) to give the jar a terminal");
+    String java = ProcessHandle.current().info().command().orElse("java");
+    String command = String.join(" ", List.of(java, "-jar", jar.toString(), "--input-cifar", sample, "--limit", "100", "--batch", "10").stream()
+        .map(s -> "'" + s.replace("'", "'\\''") + "'").toList());
+    Process p = new ProcessBuilder(script.toString(), "-qec", command, "/dev/null").redirectErrorStream(true).start();
+    p.getOutputStream().close();
+    String terminal = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(0, p.waitFor(), terminal);
+    assertTrue(terminal.contains("\rimages: 10/100 (10%)"), terminal);
+    assertTrue(terminal.contains("\rimages: 100/100 (100%)"), terminal);
+    String accuracy = piped.out().lines().filter(l -> l.startsWith("accuracy: ")).findFirst().orElseThrow();
+    assertTrue(terminal.contains(accuracy), terminal);
+  }
+
+  /**
+   * {@code java -jar model.jar --serve} in its own JVM (through the relaunch that adds the Vector API): it prints
+   * where it listens, describes the model, answers a PNG as the jar's image mode does, and on SIGTERM stops
+   * accepting connections but still answers a request whose body was arriving, then exits.
+   */
+  @Test
+  void serveAnswersThenDrainsOnSigterm() throws Exception {
+    String javaExe = ProcessHandle.current().info().command().orElse("java");
+    // files, not pipes: the output is read after the process (and the JVM it relaunched) has gone
+    Path stdout = tmp.resolve("serve.out"), stderr = tmp.resolve("serve.err");
+    Process p = new ProcessBuilder(javaExe, "-jar", jar.toString(), "--serve", "--port", "0", "--threads", "2", "--warmup", "0")
+        .redirectOutput(stdout.toFile()).redirectError(stderr.toFile()).start();
+    p.getOutputStream().close();
+    try {
+      String started = null;
+      for (long deadline = System.nanoTime() + 60_000_000_000L; started == null && System.nanoTime() < deadline && p.isAlive(); Thread.sleep(50)) {
+        started = Files.readAllLines(stdout).stream().findFirst().orElse(null);
+      }
+      assertTrue(started != null && started.matches("serving resnet20 \\(backend java, .*Vector API.*\\), max batch 8, .* on http://127\\.0\\.0\\.1:\\d+/"),
+          started + "\n" + Files.readString(stderr));
+      URI base = URI.create(started.substring(started.lastIndexOf(" on ") + 4));
+      var client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+      String model = client.send(HttpRequest.newBuilder(base.resolve("/model")).build(),
+          HttpResponse.BodyHandlers.ofString()).body();
+      assertTrue(model.startsWith("{\"name\":\"resnet20\",\"input\":{\"shape\":[3,32,32]"), model);
+      assertTrue(model.contains("\"backend\":\"java\",\"isa\":\"Vector API, "), model);
+
+      BufferedImage img = new BufferedImage(40, 36, BufferedImage.TYPE_INT_RGB);
+      for (int y = 0; y < 36; y++) for (int x = 0; x < 40; x++) img.setRGB(x, y, (x * 6) << 16 | (y * 7) << 8 | 90);
+      Path png = tmp.resolve("served.png");
+      ImageIO.write(img, "png", png.toFile());
+      String top1 = java(png.toString()).out().lines().skip(1).findFirst().orElseThrow().strip(); // "0.1234  3  cat"
+      String answer = client.send(HttpRequest.newBuilder(base.resolve("/predict?k=1")).header("Content-Type", "image/png")
+          .POST(HttpRequest.BodyPublishers.ofFile(png)).build(), HttpResponse.BodyHandlers.ofString()).body();
+      String[] parts = top1.split("\\s+");
+      assertTrue(answer.contains("\"top\":[{\"class\":" + parts[1] + ",\"label\":\"" + parts[2] + "\""), answer + " vs " + top1);
+
+      // a request whose body is half sent when SIGTERM arrives is still answered
+      byte[] body = Files.readAllBytes(png);
+      try (Socket s = new Socket(base.getHost(), base.getPort())) {
+        var o = s.getOutputStream();
+        o.write(("POST /predict?k=1 HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: " + body.length
+            + "\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        o.write(body, 0, body.length / 2);
+        o.flush();
+        Thread.sleep(300); // the handler is reading the body
+        p.destroy(); // SIGTERM to the jar's JVM, which passes it on to the JVM it relaunched
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (true) { // wait until the listener is closed
+          try (Socket probe = new Socket(base.getHost(), base.getPort())) {
+            assertTrue(System.nanoTime() < deadline, "still accepting connections 20 s after SIGTERM");
+            Thread.sleep(50);
+          } catch (IOException refused) {
+            break;
+          }
+        }
+        o.write(body, body.length / 2, body.length - body.length / 2);
+        o.flush();
+        String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(response.startsWith("HTTP/1.1 200"), response);
+        assertTrue(response.contains("\"top\":[{\"class\":" + parts[1] + ","), response);
+      }
+      assertTrue(p.waitFor(30, TimeUnit.SECONDS), "exits after SIGTERM");
+      String out = Files.readString(stdout).strip();
+      assertTrue(out.contains("\nstopping: answering the requests in flight\n") && out.endsWith("\nstopped"), out);
+      assertTrue(p.exitValue() == 0 || p.exitValue() == 143, "exit " + p.exitValue());
+      String err = Files.readString(stderr);
+      assertTrue(err.lines().allMatch(l -> l.equals("WARNING: Using incubator modules: jdk.incubator.vector")), err);
+    } finally {
+      p.destroyForcibly();
     }
   }
 
