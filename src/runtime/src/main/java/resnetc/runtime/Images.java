@@ -1,6 +1,7 @@
 package resnetc.runtime;
 
 import java.awt.image.BufferedImage;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,10 +34,45 @@ public final class Images {
 
   /** Raw pixels 0..255, CHW, {@code channels} (3 = RGB, 1 = grayscale) x height x width. */
   public static float[] load(Path file, int channels, int height, int width, Preprocessing p) {
+    checkChannels(channels);
+    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("no such image file: " + file);
+    BufferedImage img;
+    try {
+      img = ImageIO.read(file.toFile());
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalArgumentException("cannot read image " + file + ": " + e.getMessage());
+    }
+    return toModelSize(checked(img, file.toString()), channels, height, width, p);
+  }
+
+  /**
+   * {@link #load(Path, int, int, int, Preprocessing)} for an image file's bytes (e.g. a table's binary column);
+   * {@code name} only names the image in error messages.
+   */
+  public static float[] load(byte[] encoded, String name, int channels, int height, int width, Preprocessing p) {
+    checkChannels(channels);
+    BufferedImage img;
+    try {
+      img = ImageIO.read(new ByteArrayInputStream(encoded));
+    } catch (IOException | RuntimeException e) {
+      throw new IllegalArgumentException("cannot read image " + name + ": " + e.getMessage());
+    }
+    return toModelSize(checked(img, name), channels, height, width, p);
+  }
+
+  private static void checkChannels(int channels) {
     if (channels != 3 && channels != 1) {
       throw new IllegalArgumentException("images can feed models with 3 (RGB) or 1 (grayscale) channels, not " + channels);
     }
-    Decoded d = decode(file, channels);
+  }
+
+  private static BufferedImage checked(BufferedImage img, String name) {
+    if (img == null) throw new IllegalArgumentException("cannot read image " + name + ": not a PNG, JPEG, BMP or GIF file");
+    return img;
+  }
+
+  private static float[] toModelSize(BufferedImage img, int channels, int height, int width, Preprocessing p) {
+    Decoded d = decode(img, channels);
     int[][] planes = d.planes();
     int w = d.width(), h = d.height();
     if (p.resize() > 0) {
@@ -63,15 +99,7 @@ public final class Images {
   private record Decoded(int width, int height, int[][] planes) {}
 
   /** {@code channels} planes of 0..255 values. */
-  private static Decoded decode(Path file, int channels) {
-    if (!Files.isRegularFile(file)) throw new IllegalArgumentException("no such image file: " + file);
-    BufferedImage img;
-    try {
-      img = ImageIO.read(file.toFile());
-    } catch (IOException | RuntimeException e) {
-      throw new IllegalArgumentException("cannot read image " + file + ": " + e.getMessage());
-    }
-    if (img == null) throw new IllegalArgumentException("cannot read image " + file + ": not a PNG, JPEG, BMP or GIF file");
+  private static Decoded decode(BufferedImage img, int channels) {
     int w = img.getWidth(), h = img.getHeight();
     int[][] planes = new int[channels][];
     if (img.getType() == BufferedImage.TYPE_BYTE_GRAY || img.getType() == BufferedImage.TYPE_USHORT_GRAY) {

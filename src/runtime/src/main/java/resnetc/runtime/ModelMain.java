@@ -377,8 +377,11 @@ public final class ModelMain {
     return y;
   }
 
-  /** The outputs as probabilities: as they are when they already are (non-negative, sum 1), else softmax. */
-  static double[] probabilities(float[] y, int offset, int n) {
+  /**
+   * The outputs {@code y[offset .. offset + n)} as probabilities: as they are when they already are (non-negative,
+   * sum 1), else softmax. Public so that other front ends (resnetc-spark) score exactly as the jar prints.
+   */
+  public static double[] probabilities(float[] y, int offset, int n) {
     double sum = 0, max = Double.NEGATIVE_INFINITY;
     boolean nonNegative = true;
     for (int i = 0; i < n; i++) {
@@ -398,7 +401,7 @@ public final class ModelMain {
   }
 
   /** Indices of the k largest values, largest first (ties: lower index first). */
-  static int[] top(double[] p, int k) {
+  public static int[] top(double[] p, int k) {
     return java.util.stream.IntStream.range(0, p.length).boxed()
         .sorted((a, b) -> p[a] != p[b] ? Double.compare(p[b], p[a]) : Integer.compare(a, b))
         .limit(k).mapToInt(Integer::intValue).toArray();
