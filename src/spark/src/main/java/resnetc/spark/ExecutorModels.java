@@ -36,6 +36,11 @@ final class ExecutorModels {
   }
 
   private static CompiledModel create(Key key) {
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      // not an error: a Java-backend model still runs, on its scalar path, only several times slower
+      System.err.println("resnetc-spark: this JVM runs without jdk.incubator.vector, so Java-backend models use their scalar"
+          + " code; add --add-modules jdk.incubator.vector to spark.executor.extraJavaOptions");
+    }
     Class<?> c = modelClass(key.className(), key.loader(), true);
     try {
       return (CompiledModel) c.getConstructor(int.class).newInstance(1);
