@@ -13,6 +13,8 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.jar.Manifest;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -127,20 +129,23 @@ public final class ScoreMain {
     out.printf(Locale.ROOT, "images_per_s: %.1f%n", rows / seconds);
   }
 
-  /** The {@code Resnetc-Model} attribute of the first manifest on the class path that has one (the model jar's). */
+  /** The {@code Resnetc-Model} attribute of the model jar's manifest, when exactly one model jar is on the class path. */
   static String manifestModel() {
     ClassLoader loader = Thread.currentThread().getContextClassLoader();
+    Set<String> models = new TreeSet<>();
     try {
       for (URL url : Collections.list(loader.getResources("META-INF/MANIFEST.MF"))) {
         try (InputStream in = url.openStream()) {
           String name = new Manifest(in).getMainAttributes().getValue(ModelMain.MODEL_ATTRIBUTE);
-          if (name != null && !name.isBlank()) return name.strip();
+          if (name != null && !name.isBlank()) models.add(name.strip());
         }
       }
     } catch (IOException e) {
       throw new UncheckedIOException("reading jar manifests: " + e.getMessage(), e);
     }
-    throw new IllegalArgumentException("no model jar on the class path (give it with --jars MODEL.jar), or pass --model-class NAME");
+    if (models.size() == 1) return models.iterator().next();
+    throw new IllegalArgumentException(models.isEmpty() ? "no model jar on the class path (give it with --jars MODEL.jar), or pass --model-class NAME"
+        : "several model jars on the class path (" + String.join(", ", models) + "): pass --model-class NAME");
   }
 
   /** Parsed command line; every mistake is an IllegalArgumentException naming it. */

@@ -5,8 +5,8 @@ import java.util.List;
 
 /**
  * How {@link ResnetcSpark#score} reads its input table and what it writes. Start from {@link #images()} (a
- * {@code binaryFile} table), {@link #cifar()} (the table of {@link ResnetcSpark#readCifar}) or {@link #defaults()},
- * then change what differs with the {@code with...} methods.
+ * {@code binaryFile} table; batch 64, one thread per task, top 5, no logits) or {@link #cifar()} (the table of
+ * {@link ResnetcSpark#readCifar}), then change what differs with the {@code with...} methods.
  *
  * @param inputColumn the column that holds one image per row
  * @param kind what that column holds
@@ -49,11 +49,6 @@ public record ScoreOptions(String inputColumn, InputKind kind, String keyColumn,
   /** Raw CIFAR pixels in column {@code pixels}, keyed by {@code index}, carrying {@code label}. */
   public static ScoreOptions cifar() {
     return images().withInput("pixels", InputKind.PIXELS).withKey("index").withCarry(List.of("label"));
-  }
-
-  /** The same as {@link #images()}. */
-  public static ScoreOptions defaults() {
-    return images();
   }
 
   public ScoreOptions withInput(String column, InputKind kind) {

@@ -27,7 +27,8 @@ import resnetc.runtime.ModelMain;
  * ({@code java -jar model.jar --threads T --batch B FILE...}, i.e. {@link ModelMain#run}) on the model class loaded
  * from the jar; the Spark side is {@link ResnetcSpark#score} over {@code binaryFile} in {@code local[T]}, written to
  * the {@code noop} sink so that the job is the scoring stage alone. Both run in this JVM, warmed up by one untimed
- * pass; each figure is the median of the timed passes.
+ * pass; each figure is the median of the timed passes (the
+ * upper one for an even count).
  *
  * <p>Arguments: {@code BACKEND (java|native) COPIES (of the 1000 shared images) RUNS}.
  */
@@ -55,23 +56,24 @@ public final class SparkBench {
     int images = files.size();
     System.out.printf(Locale.ROOT, "resnet20, %s backend, %d PNG files of 32x32, batch %d, %d timed runs (median), %d cores (%s)%n%n",
         backend, images, batch, runs, Runtime.getRuntime().availableProcessors(), System.getProperty("os.arch"));
-    System.out.println("| run | threads in all | seconds | images/s | of the plain jar's |");
-    System.out.println("| --- | --- | --- | --- | --- |");
+    System.out.println("| run | threads in all | seconds | images/s | of the plain jar's | CPU ms per image |");
+    System.out.println("| --- | --- | --- | --- | --- | --- |");
     for (int threads : new int[] {1, 2}) {
-      double plain = plainJar(jar, files, threads, batch, runs);
+      Timing plain = plainJar(jar, files, threads, batch, runs);
       row("plain jar, --threads " + threads, threads, plain, images, plain);
-      double spark = sparkJob(jar, pngs, threads, 1, batch, runs);
-      row("Spark local[" + threads + "], 1 thread per task", threads, spark, images, plain);
-      if (threads == 2) row("Spark local[1], 2 threads per task", 2, sparkJob(jar, pngs, 1, 2, batch, runs), images, plain);
+      row("Spark local[" + threads + "], 1 thread per task", threads, sparkJob(jar, pngs, threads, 1, batch, runs, false), images, plain);
+      row("Spark local[" + threads + "], 1 thread per task, " + SMALL_FILES, threads, sparkJob(jar, pngs, threads, 1, batch, runs, true), images, plain);
+      if (threads == 2) row("Spark local[1], 2 threads per task, " + SMALL_FILES, 2, sparkJob(jar, pngs, 1, 2, batch, runs, true), images, plain);
     }
   }
 
-  private static void row(String what, int threads, double seconds, int images, double plainSeconds) {
-    System.out.printf(Locale.ROOT, "| %s | %d | %.2f | %.0f | %.0f %% |%n", what, threads, seconds, images / seconds, 100 * plainSeconds / seconds);
+  private static void row(String what, int threads, Timing t, int images, Timing plain) {
+    System.out.printf(Locale.ROOT, "| %s | %d | %.2f | %.0f | %.0f %% | %.2f |%n", what, threads, t.seconds(), images / t.seconds(),
+        100 * plain.seconds() / t.seconds(), 1e3 * t.cpuSeconds() / images);
   }
 
   /** The jar's image mode on every file, its output thrown away. */
-  private static double plainJar(Path jar, List<String> files, int threads, int batch, int runs) throws Exception {
+  private static Timing plainJar(Path jar, List<String> files, int threads, int batch, int runs) throws Exception {
     try (URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()}, SparkBench.class.getClassLoader());
         CompiledModel model = (CompiledModel) Class.forName("resnetc.models.Resnet20", true, loader).getConstructor(int.class).newInstance(threads)) {
       List<String> args = new ArrayList<>(List.of("--threads", String.valueOf(threads), "--batch", String.valueOf(batch)));
@@ -84,9 +86,14 @@ public final class SparkBench {
     }
   }
 
-  private static double sparkJob(Path jar, Path pngs, int cores, int threadsPerTask, int batch, int runs) throws Exception {
+  /** The partition settings README: Spark suggests for many small images (a few hundred per task, not about 32). */
+  static final String SMALL_FILES = "openCostInBytes 64 KB, maxPartitionBytes 16 MB";
+
+  private static Timing sparkJob(Path jar, Path pngs, int cores, int threadsPerTask, int batch, int runs, boolean smallFiles) throws Exception {
     SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("resnetc-spark bench")
         .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.files.openCostInBytes", smallFiles ? "65536" : "4194304")
+        .config("spark.sql.files.maxPartitionBytes", smallFiles ? "16m" : "128m")
         .config("spark.jars", jar.toString()).getOrCreate();
     try {
       Dataset<Row> scores = ResnetcSpark.score(ResnetcSpark.readImages(spark, pngs.toString(), null), "resnetc.models.Resnet20",
@@ -101,16 +108,23 @@ public final class SparkBench {
     void run() throws Exception;
   }
 
-  /** Seconds of the median of {@code runs} timed passes after one untimed one. */
-  private static double median(int runs, Pass pass) throws Exception {
+  /**
+   * Wall seconds of a pass, and the CPU seconds of this whole process meanwhile (every thread: Spark's own, the GC,
+   * spinning team workers), which a busy machine disturbs far less than the wall time.
+   */
+  record Timing(double seconds, double cpuSeconds) {}
+
+  /** The median of {@code runs} timed passes (by wall time) after one untimed one. */
+  private static Timing median(int runs, Pass pass) throws Exception {
+    var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
     pass.run();
-    double[] t = new double[runs];
+    Timing[] t = new Timing[runs];
     for (int i = 0; i < runs; i++) {
-      long t0 = System.nanoTime();
+      long t0 = System.nanoTime(), c0 = os.getProcessCpuTime();
       pass.run();
-      t[i] = (System.nanoTime() - t0) / 1e9;
+      t[i] = new Timing((System.nanoTime() - t0) / 1e9, (os.getProcessCpuTime() - c0) / 1e9);
     }
-    Arrays.sort(t);
-    return runs % 2 == 1 ? t[runs / 2] : (t[runs / 2 - 1] + t[runs / 2]) / 2;
+    Arrays.sort(t, java.util.Comparator.comparingDouble(Timing::seconds));
+    return t[runs / 2];
   }
 }

@@ -264,7 +264,7 @@ class SparkScoringTest {
     Map<InputKind, Dataset<Row>> tables = Map.of(InputKind.FLOATS, spark.createDataFrame(floats, floatSchema),
         InputKind.PIXELS, spark.createDataFrame(pixels, pixelSchema));
     for (var t : tables.entrySet()) {
-      List<Row> rows = ResnetcSpark.score(t.getValue(), modelClass("java"), ScoreOptions.defaults().withInput("x", t.getKey()).withKey("id")
+      List<Row> rows = ResnetcSpark.score(t.getValue(), modelClass("java"), ScoreOptions.images().withInput("x", t.getKey()).withKey("id")
           .withLogits(true).withBatch(7)).collectAsList();
       assertEquals(n + 2, rows.size());
       for (Row r : rows) {
@@ -307,6 +307,20 @@ class SparkScoringTest {
     assertEquals("error: " + odd.toUri().toString().replace("file:///", "file:/") + ": 3074 bytes is not a whole number of records of 3073 bytes\n", run.err());
     run = main("--output", tmp.resolve("never").toString());
     assertEquals("error: give exactly one of --images, --cifar, --table (see --help)\n", run.err());
+
+    // without --model-class the model jar's manifest names the class; the test's own class path has no model jar
+    run = main("--cifar", cifarFile.toString(), "--output", tmp.resolve("never").toString());
+    assertEquals("error: no model jar on the class path (give it with --jars MODEL.jar), or pass --model-class NAME\n", run.err());
+    Thread thread = Thread.currentThread();
+    ClassLoader own = thread.getContextClassLoader();
+    try (URLClassLoader driver = new URLClassLoader(new URL[] {JARS.get("java").toUri().toURL(), JARS.get("native").toUri().toURL()}, own)) {
+      thread.setContextClassLoader(driver); // a driver started with --jars java.jar,native.jar
+      run = main("--cifar", cifarFile.toString(), "--output", tmp.resolve("never").toString());
+    } finally {
+      thread.setContextClassLoader(own);
+    }
+    assertEquals("error: several model jars on the class path (resnetc.sparktest.Resnet20Java, resnetc.sparktest.Resnet20Native):"
+        + " pass --model-class NAME\n", run.err());
   }
 
   record Run(int code, String out, String err) {}
