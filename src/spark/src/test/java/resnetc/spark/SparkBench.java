@@ -37,8 +37,19 @@ public final class SparkBench {
 
   public static void main(String[] args) throws Exception {
     String backend = args.length > 0 ? args[0] : "java";
-    int copies = args.length > 1 ? Integer.parseInt(args[1]) : 5, runs = args.length > 2 ? Integer.parseInt(args[2]) : 3, batch = 64;
+    int copies = args.length > 1 ? Integer.parseInt(args[1]) : 5, runs = args.length > 2 ? Integer.parseInt(args[2]) : 3;
     Path shared = SharedData.root(), tmp = Files.createTempDirectory("resnetc-spark-bench");
+    try {
+      run(backend, copies, runs, shared, tmp);
+    } finally {
+      try (Stream<Path> s = Files.walk(tmp)) {
+        for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+      }
+    }
+  }
+
+  private static void run(String backend, int copies, int runs, Path shared, Path tmp) throws Exception {
+    int batch = 64;
     Path jar = tmp.resolve("resnet20-" + backend + ".jar");
     StringWriter err = new StringWriter();
     if (Main.execute(new String[] {"compile", SharedData.repoRoot().resolve("examples/cifar/resnet20.resnet").toString(), "--weights",
