@@ -77,6 +77,11 @@ public final class Images {
     }
   }
 
+  /** {@link #load(byte[], String, int, int, int, Preprocessing, long)} with the default pixel limit, {@link #maxPixels()}. */
+  public static float[] load(byte[] encoded, String name, int channels, int height, int width, Preprocessing p) {
+    return load(encoded, name, channels, height, width, p, maxPixels());
+  }
+
   /**
    * {@link #load(Path, int, int, int, Preprocessing, long)} for an image file's bytes (a table's binary column, a
    * request body); {@code name} only names the image in error messages.

@@ -469,7 +469,10 @@ public final class ModelMain {
     return y;
   }
 
-  /** The outputs as probabilities: as they are when they already are (non-negative, sum 1), else softmax. */
+  /**
+   * The outputs {@code y[offset .. offset + n)} as probabilities: as they are when they already are (non-negative,
+   * sum 1), else softmax. Public so that other front ends (resnetc-spark) score exactly as the jar prints.
+   */
   public static double[] probabilities(float[] y, int offset, int n) {
     double sum = 0, max = Double.NEGATIVE_INFINITY;
     boolean nonNegative = true;

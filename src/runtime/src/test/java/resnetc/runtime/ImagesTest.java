@@ -173,4 +173,17 @@ class ImagesTest {
     assertTrue(assertThrows(IllegalArgumentException.class, () -> Images.load(Path.of("/dev/null"), 3, 4, 4, Preprocessing.identity(3)))
         .getMessage().endsWith("not a regular file"));
   }
+
+  /** An image's bytes (a table's binary column) decode exactly like the file; bad bytes name the image. */
+  @Test
+  void bytesDecodeLikeTheFile() throws Exception {
+    Path file = gradient(16, 8);
+    byte[] bytes = Files.readAllBytes(file);
+    assertArrayEquals(Images.load(file, 3, 4, 4, sizes(4, 4)), Images.load(bytes, "g.png", 3, 4, 4, sizes(4, 4)));
+    var e = assertThrows(IllegalArgumentException.class,
+        () -> Images.load(java.util.Arrays.copyOf(bytes, bytes.length / 2), "cut.png", 3, 4, 4, sizes(4, 4)));
+    assertTrue(e.getMessage().startsWith("cannot read image cut.png"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> Images.load(new byte[0], "empty.png", 3, 4, 4, sizes(4, 4)));
+    assertTrue(e.getMessage().contains("empty.png: the file is empty"), e.getMessage());
+  }
 }
