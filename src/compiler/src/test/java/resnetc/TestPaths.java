@@ -40,6 +40,21 @@ public final class TestPaths {
     }
   }
 
+  /**
+   * The spec, with an ImageNet-size input (3x224x224) shrunk to 3x64x64: the same layers, ops, tiles and Winograd
+   * choices at a twelfth of the work, for tests that check every example.
+   */
+  public static resnetc.Frontend.Loaded loadSmall(Path spec) {
+    try {
+      String source = Files.readString(spec);
+      if (!source.contains("[3, 224, 224]")) return resnetc.Frontend.load(spec);
+      return resnetc.Frontend.load(spec.toString(), source.replace("[3, 224, 224]", "[3, 64, 64]").replace("resize 256", "resize 73")
+          .replace("crop 224", "crop 64"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   private static boolean isParentPom(Path pom) {
     try {
       return Files.isRegularFile(pom) && Files.readString(pom).contains("<artifactId>resnetc-parent</artifactId>");

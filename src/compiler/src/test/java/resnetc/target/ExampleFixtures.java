@@ -41,10 +41,8 @@ public final class ExampleFixtures {
 
   private static Fixture make(Path spec) {
     try {
-      String source = Files.readString(spec);
-      boolean imagenet = source.contains("[3, 224, 224]");
-      Frontend.Loaded l = imagenet ? Frontend.load(spec.toString(), source.replace("[3, 224, 224]", "[3, 64, 64]")
-          .replace("resize 256", "resize 73").replace("crop 224", "crop 64")) : Frontend.load(spec);
+      boolean imagenet = Files.readString(spec).contains("[3, 224, 224]");
+      Frontend.Loaded l = TestPaths.loadSmall(spec);
       Graph weighted = RandomWeights.generate(l.graph(), 11);
       Graph optimized = TestTargets.optimized(weighted, "java");
       int batch = imagenet ? 2 : 3;

@@ -261,6 +261,7 @@ class JarTest {
       String err = Files.readString(stderr);
       assertTrue(err.lines().allMatch(l -> l.equals("WARNING: Using incubator modules: jdk.incubator.vector")), err);
     } finally {
+      p.descendants().forEach(ProcessHandle::destroyForcibly); // the JVM the jar relaunched
       p.destroyForcibly();
     }
   }

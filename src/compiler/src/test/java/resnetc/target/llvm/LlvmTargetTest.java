@@ -57,10 +57,30 @@ class LlvmTargetTest {
   }
 
   /** Runs g (already optimized) through the JIT and the interpreter at batch n, on 1 and 3 threads. */
-  static float[] run(Graph g, String cpu, Winograd.Mode winograd, float[] x, int n, int threads) {
-    try (CompiledModel m = TestTargets.raw(g, "native", winograd, threads, cpu)) {
-      return m.predict(x, n);
+  /**
+   * Runs g (legalized here, otherwise as given) JIT-compiled once for {@code cpu}, at batch n on each of
+   * {@code threads}: one output per thread count.
+   */
+  static List<float[]> run(Graph g, String cpu, Winograd.Mode winograd, float[] x, int n, int... threads) {
+    LlvmTarget target = new LlvmTarget();
+    Schedule s = plan(target.legalization().run(g), cpu, winograd);
+    List<String> symbols = LlvmTarget.symbols(s);
+    String source = NativeClassEmitter.source(List.of(s), ModelInfo.of(g.name(), g.input().type().dim(1)), symbols, "resnetc.test", "Jit", "jit");
+    var resources = java.util.Map.of("resnetc/test/Jit.weights", Artifact.blobBytes(s.weights()));
+    var classes = InMemoryJavac.compile("resnetc.test.Jit", source);
+    List<float[]> out = new ArrayList<>();
+    try (NativeJit jit = NativeJit.load(s, symbols)) {
+      for (int t : threads) {
+        var loader = new InMemoryJavac.Loader(classes, resources, LlvmTargetTest.class.getClassLoader());
+        try (CompiledModel m = (CompiledModel) loader.loadClass("resnetc.test.Jit").getConstructor(int.class, SymbolLookup.class)
+            .newInstance(t, jit.lookup())) {
+          out.add(m.predict(x, n));
+        } catch (ReflectiveOperationException e) {
+          throw new IllegalStateException(e);
+        }
+      }
     }
+    return out;
   }
 
   static int batch(Graph g) {
@@ -81,11 +101,12 @@ class LlvmTargetTest {
     int n = batch(g);
     float[] x = input(g, n);
     float[] ref = new Interpreter(g).run(x, n);
-    float[] jitOut = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
+    List<float[]> runs = run(g, CPU, Winograd.Mode.AUTO, x, n, 1, 2);
+    float[] jitOut = runs.get(0);
     double err = Numerics.relError(jitOut, ref);
     System.out.printf("native jit %-16s batch %d: max rel error %.2e%n", g.name(), n, err);
     assertTrue(err <= 1e-4, "relative error " + err);
-    assertArrayEquals(jitOut, run(g, CPU, Winograd.Mode.AUTO, x, n, 2), "two threads give the same bits");
+    assertArrayEquals(jitOut, runs.get(1), "two threads give the same bits");
 
     Schedule s = plan(g, CPU, Winograd.Mode.AUTO);
     List<String> symbols = LlvmTarget.symbols(s);
@@ -129,8 +150,9 @@ class LlvmTargetTest {
   static double jitError(Graph g, int n) {
     float[] x = input(g, n);
     float[] ref = new Interpreter(g).run(x, n);
-    float[] y = run(g, CPU, Winograd.Mode.AUTO, x, n, 1);
-    assertArrayEquals(y, run(g, CPU, Winograd.Mode.AUTO, x, n, 3), "three threads give the same bits");
+    List<float[]> runs = run(g, CPU, Winograd.Mode.AUTO, x, n, 1, 3);
+    float[] y = runs.get(0);
+    assertArrayEquals(y, runs.get(1), "three threads give the same bits");
     return Numerics.relError(y, ref);
   }
 
@@ -234,8 +256,9 @@ class LlvmTargetTest {
     float[] ref = new Interpreter(g).run(x, 3);
     // always: small shapes too, where it would not pay
     assertTrue(plan(g, cpu, Winograd.Mode.ALWAYS).steps().stream().anyMatch(k -> k instanceof Step.WinogradInput), "planned by Winograd");
-    float[] y = run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 1);
-    assertArrayEquals(y, run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 2), "two threads give the same bits");
+    List<float[]> runs = run(g, cpu, Winograd.Mode.ALWAYS, x, 3, 1, 2);
+    float[] y = runs.get(0);
+    assertArrayEquals(y, runs.get(1), "two threads give the same bits");
     double err = Numerics.relError(y, ref);
     System.out.printf("native winograd %dx%dx%d -> %d %s%s %s: max rel error %.2e%n", c, h, w, o, residual, relu ? " relu" : "", cpu, err);
     assertTrue(err < 1e-5, "relative error " + err);
