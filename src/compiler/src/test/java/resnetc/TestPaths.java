@@ -45,11 +45,16 @@ public final class TestPaths {
    * choices at a twelfth of the work, for tests that check every example.
    */
   public static resnetc.Frontend.Loaded loadSmall(Path spec) {
+    return loadSmall(spec, 64);
+  }
+
+  /** The spec with an ImageNet-size input shrunk to 3 x size x size (resized to 8/7 of that and cropped). */
+  public static resnetc.Frontend.Loaded loadSmall(Path spec, int size) {
     try {
       String source = Files.readString(spec);
       if (!source.contains("[3, 224, 224]")) return resnetc.Frontend.load(spec);
-      return resnetc.Frontend.load(spec.toString(), source.replace("[3, 224, 224]", "[3, 64, 64]").replace("resize 256", "resize 73")
-          .replace("crop 224", "crop 64"));
+      return resnetc.Frontend.load(spec.toString(), source.replace("[3, 224, 224]", "[3, " + size + ", " + size + "]")
+          .replace("resize 256", "resize " + size * 8 / 7).replace("crop 224", "crop " + size));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

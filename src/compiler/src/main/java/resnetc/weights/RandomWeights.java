@@ -23,24 +23,30 @@ public final class RandomWeights {
   private RandomWeights() {}
 
   public static Graph generate(Graph g, long seed) {
-    Map<String, Tensor> constants = new LinkedHashMap<>();
     Map<String, String> role = roles(g);
-    for (Node c : g.constNodes()) {
-      TensorType t = c.type();
-      Random r = new Random(seed * 1_000_003L + c.name().hashCode());
-      float[] data = new float[(int) t.elementsPerItem()];
-      switch (role.getOrDefault(c.name(), "")) {
-        case "conv.weight" -> fill(data, r, Math.sqrt(2.0 / (t.dim(1) * t.dim(2) * t.dim(3))), 0);
-        case "dense.weight" -> fill(data, r, 1 / Math.sqrt(t.dim(1)), 0);
-        case "bn.gamma" -> fill(data, r, 0.1, 1);
-        case "bn.gamma.residual" -> fill(data, r, 0.02, 0.2);
-        case "bn.beta" -> fill(data, r, 0.1, 0);
-        case "bn.var" -> java.util.Arrays.fill(data, 1); // replaced by calibration
-        default -> { } // biases and running means start at zero
-      }
-      constants.put(c.name(), new Tensor(t, data));
-    }
+    // Each constant draws from its own generator, seeded by its name, so the constants can be drawn in parallel
+    // (the values are the same in any order); drawing is most of the time for the ImageNet-size models.
+    List<Node> consts = g.constNodes();
+    List<Tensor> drawn = consts.parallelStream().map(c -> draw(c, role.getOrDefault(c.name(), ""), seed)).toList();
+    Map<String, Tensor> constants = new LinkedHashMap<>();
+    for (int i = 0; i < consts.size(); i++) constants.put(consts.get(i).name(), drawn.get(i));
     return calibrate(g.withConstants(constants), seed);
+  }
+
+  private static Tensor draw(Node c, String role, long seed) {
+    TensorType t = c.type();
+    Random r = new Random(seed * 1_000_003L + c.name().hashCode());
+    float[] data = new float[(int) t.elementsPerItem()];
+    switch (role) {
+      case "conv.weight" -> fill(data, r, Math.sqrt(2.0 / (t.dim(1) * t.dim(2) * t.dim(3))), 0);
+      case "dense.weight" -> fill(data, r, 1 / Math.sqrt(t.dim(1)), 0);
+      case "bn.gamma" -> fill(data, r, 0.1, 1);
+      case "bn.gamma.residual" -> fill(data, r, 0.02, 0.2);
+      case "bn.beta" -> fill(data, r, 0.1, 0);
+      case "bn.var" -> java.util.Arrays.fill(data, 1); // replaced by calibration
+      default -> { } // biases and running means start at zero
+    }
+    return new Tensor(t, data);
   }
 
   private static void fill(float[] data, Random r, double std, double mean) {
