@@ -42,7 +42,8 @@ import resnetc.runtime.serve.ServeOptions;
  * compiled by the Java backend (the class a jar carries). Every answer's logits must equal, bit for bit, a direct
  * {@code predict} of the same input at batch 1, whatever batch the request joined; no answer may be an error. Runs
  * once with batching off ({@code --max-batch 1}) and once on, and prints throughput and latency percentiles of
- * both (figures of a shared machine; docs/benchmarks.md has the measured ones).
+ * both. The model has 2 threads, so the server has 2 lanes, and under load batches run on one thread each, side by
+ * side: those answers too must equal the 2-thread direct predicts (figures of a shared machine; docs/benchmarks.md has the measured ones).
  */
 class ServeLoadTest {
   static final int CLIENTS = 64, REQUESTS = 1500, PNGS = 120, TENSORS = 40;
@@ -86,7 +87,7 @@ class ServeLoadTest {
     if (model != null) model.close();
   }
 
-  record Result(int requests, int images, double seconds, long p50Micros, long p99Micros, double meanBatch, String failures) {
+  record Result(int requests, int images, double seconds, long p50Micros, long p99Micros, double meanBatch, double oneThreadBatches, String failures) {
     String line(String name) {
       return String.format(Locale.ROOT, "%s: %d requests (%d images) in %.2f s: %.0f requests/s, %.0f images/s, latency p50 %.2f ms, p99 %.2f ms, mean batch %.2f",
           name, requests, images, seconds, requests / seconds, images / seconds, p50Micros / 1e3, p99Micros / 1e3, meanBatch);
@@ -104,6 +105,9 @@ class ServeLoadTest {
     assertEquals("", batched.failures());
     assertEquals(1.0, single.meanBatch(), 1e-9);
     assertTrue(batched.meanBatch() > 1, "64 clients keep the queue busy: batches form (" + batched.meanBatch() + ")");
+    // the model has 2 threads, so 2 lanes: with the queue busy, batches also ran on one thread each, side by side,
+    // and their answers were among those checked bit for bit against the 2-thread direct predicts
+    assertTrue(single.oneThreadBatches() > 0 && batched.oneThreadBatches() > 0, single.oneThreadBatches() + ", " + batched.oneThreadBatches());
   }
 
   /** Sends REQUESTS requests from CLIENTS threads; checks every answer; returns the figures and the failures, one per line. */
@@ -149,7 +153,8 @@ class ServeLoadTest {
     Arrays.sort(sorted);
     double meanBatch = value(metrics, "resnetc_batch_size_sum") / value(metrics, "resnetc_batch_size_count");
     String all = String.join("\n", failures.stream().limit(10).toList()) + serverLog;
-    return new Result(REQUESTS, images.get(), seconds, sorted[REQUESTS / 2] / 1000, sorted[(int) (REQUESTS * 0.99)] / 1000, meanBatch, all);
+    return new Result(REQUESTS, images.get(), seconds, sorted[REQUESTS / 2] / 1000, sorted[(int) (REQUESTS * 0.99)] / 1000, meanBatch,
+        value(metrics, "resnetc_batches_one_thread_total"), all);
   }
 
   static double value(String metrics, String name) {

@@ -46,6 +46,11 @@ public interface CompiledModel extends AutoCloseable {
    */
   String PROFILE_PROPERTY = "resnetc.profile";
 
+  /** The threads one call is split over (this instance's team, the calling thread included). */
+  default int threads() {
+    return 1;
+  }
+
   /** Which resnetc backend generated the model: {@code java}, {@code native}, or empty when not known. */
   default String backend() {
     return "";

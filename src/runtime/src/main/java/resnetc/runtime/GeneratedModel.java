@@ -21,7 +21,8 @@ public abstract class GeneratedModel implements CompiledModel {
   protected GeneratedModel(ModelDescriptor model, int threads) {
     this.model = model;
     this.team = new ThreadTeam(threads);
-    this.work = new Workspace(model.arena(), model.arenaSlack(), model.scratch(), model.maxBatch());
+    // as many spare buffer sets as threads: a server runs that many calls at once when busy (ThreadTeam.onCallerOnly)
+    this.work = new Workspace(model.arena(), model.arenaSlack(), model.scratch(), model.maxBatch(), threads);
     this.nanos = new AtomicLongArray(model.layers().size());
   }
 
@@ -58,6 +59,11 @@ public abstract class GeneratedModel implements CompiledModel {
     long t1 = System.nanoTime();
     nanos.addAndGet(layer, t1 - t0);
     return t1;
+  }
+
+  @Override
+  public int threads() {
+    return team.threads();
   }
 
   @Override

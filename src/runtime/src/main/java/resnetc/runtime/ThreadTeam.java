@@ -28,6 +28,9 @@ public final class ThreadTeam implements AutoCloseable {
   private volatile Job current;
   private volatile boolean closed;
 
+  /** Bound while {@link #onCallerOnly} runs its action on this thread. */
+  private static final ScopedValue<Boolean> CALLER_ONLY = ScopedValue.newInstance();
+
   /** Threads per available processor a team may have at most (more only adds switching and memory). */
   public static final int MAX_THREADS_PER_PROCESSOR = 8;
 
@@ -60,11 +63,20 @@ public final class ThreadTeam implements AutoCloseable {
     return workers.length + 1;
   }
 
+  /**
+   * Runs {@code action} with every team job it starts done on this thread alone, in the same tasks (so with the
+   * same results): for a caller that runs several model calls at once, one per core, where sharing a team per call
+   * would only make each wait for the others' turns.
+   */
+  public static void onCallerOnly(Runnable action) {
+    ScopedValue.where(CALLER_ONLY, Boolean.TRUE).run(action);
+  }
+
   /** Runs {@code body.accept(i)} for every i in 0..tasks-1, each exactly once; rethrows the first exception. */
   public void run(int tasks, IntConsumer body) {
     if (closed) throw new IllegalStateException("ThreadTeam is closed");
     if (tasks <= 0) return;
-    if (tasks == 1 || workers.length == 0 || isNested()) {
+    if (tasks == 1 || workers.length == 0 || CALLER_ONLY.isBound() || isNested()) {
       for (int i = 0; i < tasks; i++) body.accept(i);
       return;
     }

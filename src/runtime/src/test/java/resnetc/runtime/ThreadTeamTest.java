@@ -48,6 +48,35 @@ class ThreadTeamTest {
     }
   }
 
+  /** Two callers at once, each on its own thread alone: every task once, none on a worker, neither waits for the lock. */
+  @Test
+  void callersOnlyRunSideBySideOnTheirOwnThreads() throws Exception {
+    try (ThreadTeam team = new ThreadTeam(4); ExecutorService pool = Executors.newFixedThreadPool(2)) {
+      java.util.concurrent.CyclicBarrier both = new java.util.concurrent.CyclicBarrier(2);
+      List<Future<?>> calls = new ArrayList<>();
+      for (int c = 0; c < 2; c++) {
+        calls.add(pool.submit(() -> ThreadTeam.onCallerOnly(() -> {
+          Thread me = Thread.currentThread();
+          AtomicIntegerArray hits = new AtomicIntegerArray(50);
+          team.run(50, i -> {
+            assertSame(me, Thread.currentThread());
+            if (i == 0) {
+              try {
+                both.await(10, java.util.concurrent.TimeUnit.SECONDS); // both calls are inside run() at once
+              } catch (Exception e) {
+                throw new RuntimeException(e);
+              }
+            }
+            hits.incrementAndGet(i);
+          });
+          for (int i = 0; i < 50; i++) assertEquals(1, hits.get(i), "task " + i);
+        })));
+      }
+      for (Future<?> f : calls) f.get();
+      assertAllOnce(team, 20); // the team still works for a plain call after
+    }
+  }
+
   @Test
   void workersAreNamedDaemonsAndShareTheWork() throws Exception {
     try (ThreadTeam team = new ThreadTeam(4)) {

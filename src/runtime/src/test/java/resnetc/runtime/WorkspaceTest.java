@@ -27,6 +27,25 @@ class WorkspaceTest {
     assertNotSame(c, w.take(3));
   }
 
+  /** A model with threads keeps that many spare sets (a busy server's lanes), of any batch sizes, and no more. */
+  @Test
+  void keepsOneSpareSetPerConcurrentCallUpToItsLimit() {
+    Workspace w = new Workspace(10, 0, 1, Integer.MAX_VALUE, 2);
+    Workspace.Buffers a = w.take(1), b = w.take(1), c = w.take(8);
+    assertNotSame(a, b);
+    w.give(a);
+    w.give(c);
+    assertSame(a, w.take(1), "the batch-1 set is found behind the batch-8 one");
+    assertSame(c, w.take(8));
+    w.give(a);
+    w.give(b);
+    w.give(c); // a third set: the oldest (a) is dropped
+    assertSame(c, w.take(8));
+    assertSame(b, w.take(1));
+    assertNotSame(a, w.take(1));
+    assertThrows(IllegalArgumentException.class, () -> new Workspace(10, 0, 1, Integer.MAX_VALUE, 0));
+  }
+
   /**
    * ResNet-20's Java class has an arena of 57,360 floats per image: batch 65,536 overflowed an int and threw
    * ArithmeticException. Now the limit is the largest batch whose arena and scratch fit an array, refused with an

@@ -29,6 +29,9 @@ final class JitModel implements CompiledModel {
   @Override public List<String> layerShapes() { return model.layerShapes(); }
   @Override public long[] layerFlops() { return model.layerFlops(); }
   @Override public long[] layerNanos() { return model.layerNanos(); }
+  @Override public int threads() { return model.threads(); }
+  @Override public String backend() { return model.backend(); }
+  @Override public String isa() { return model.isa(); }
 
   @Override
   public void close() {

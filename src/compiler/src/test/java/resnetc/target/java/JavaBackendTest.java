@@ -56,11 +56,12 @@ class JavaBackendTest {
   /**
    * An instance reuses its arena and scratch between calls of one batch size: after a call whose activations are
    * all NaN, the next call must still equal a fresh instance's answer bit for bit (no kernel reads a value it did
-   * not write in the same call, except in lanes it drops), through arrays and memory segments.
+   * not write in the same call, except in lanes it drops), through arrays and memory segments; and two calls at once,
+   * each on its caller's thread alone (a busy server's lanes), give the same bits as the whole team.
    */
   @ParameterizedTest
   @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "cifar/wrn16_4", "imagenet/resnet18"})
-  void staleBuffersDoNotChangeAnswers(String model) {
+  void staleBuffersDoNotChangeAnswers(String model) throws Exception {
     Frontend.Loaded l = TestPaths.loadSmall(TestPaths.repoRoot().resolve("examples/" + model + ".resnet")); // ImageNet ones at 64x64
     var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 2), "java");
     Graph g = c.graph();
@@ -83,6 +84,7 @@ class JavaBackendTest {
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, m.predict(x, 2));
         assertTrue(Float.isNaN(m.predict(java.util.Arrays.copyOf(nan, size), 1)[0]));
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh1, m.predict(x1, 1));
+        TestTargets.assertCallersOnlyGive(fresh2, m, x, 2);
         float[] y = new float[fresh2.length];
         m.predict(java.lang.foreign.MemorySegment.ofArray(x), java.lang.foreign.MemorySegment.ofArray(y), 2);
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh2, y, "through memory segments");

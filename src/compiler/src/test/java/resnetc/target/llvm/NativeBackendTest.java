@@ -56,11 +56,12 @@ class NativeBackendTest {
 
   /**
    * The wrapper reuses its arena and scratch between calls of one batch size: after a call whose activations are
-   * all NaN, the next call equals a fresh instance's bit for bit (Winograd's padding lanes included).
+   * all NaN, the next call equals a fresh instance's bit for bit (Winograd's padding lanes included); and two calls
+   * at once, each on its caller's thread alone (a busy server's lanes), give the same bits as the whole team.
    */
   @ParameterizedTest
   @org.junit.jupiter.params.provider.ValueSource(strings = {"cifar/resnet20", "imagenet/resnet18"})
-  void staleBuffersDoNotChangeAnswers(String model) {
+  void staleBuffersDoNotChangeAnswers(String model) throws Exception {
     Frontend.Loaded l = TestPaths.loadSmall(TestPaths.repoRoot().resolve("examples/" + model + ".resnet")); // ImageNet ones at 64x64
     var c = TestTargets.spec(l, RandomWeights.generate(l.graph(), 2), "native", "native");
     Graph g = c.graph();
@@ -76,6 +77,7 @@ class NativeBackendTest {
         assertTrue(Float.isNaN(m.predict(nan, 2)[0]));
         org.junit.jupiter.api.Assertions.assertArrayEquals(fresh, m.predict(x, 2));
       }
+      TestTargets.assertCallersOnlyGive(fresh, m, x, 2);
     }
   }
 

@@ -20,7 +20,7 @@ final class Metrics {
   static final double[] LATENCY_BOUNDS = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10};
 
   private final Map<String, LongAdder> requests = new ConcurrentHashMap<>();
-  private final LongAdder images = new LongAdder(), batches = new LongAdder();
+  private final LongAdder images = new LongAdder(), batches = new LongAdder(), oneThreadBatches = new LongAdder();
   final Histogram batchSize, latency = new Histogram(LATENCY_BOUNDS), inference = new Histogram(LATENCY_BOUNDS);
   private final LongSupplier queued, inflight;
   private final Map<String, String> info;
@@ -49,8 +49,10 @@ final class Metrics {
     requests.computeIfAbsent(endpoint + '\u0000' + status, k -> new LongAdder()).increment();
   }
 
-  void batch(int size, double seconds) {
+  /** One model call of {@code size} images; {@code oneThread}: on its lane's thread alone, beside other calls. */
+  void batch(int size, double seconds, boolean oneThread) {
     batches.increment();
+    if (oneThread) oneThreadBatches.increment();
     images.add(size);
     batchSize.observe(size);
     inference.observe(seconds);
@@ -92,6 +94,8 @@ final class Metrics {
     sb.append("resnetc_images_total ").append(images.sum()).append('\n');
     header(sb, "resnetc_batches_total", "counter", "Model calls (dynamic batches).");
     sb.append("resnetc_batches_total ").append(batches.sum()).append('\n');
+    header(sb, "resnetc_batches_one_thread_total", "counter", "Model calls run on one thread beside others (a busy server), of resnetc_batches_total.");
+    sb.append("resnetc_batches_one_thread_total ").append(oneThreadBatches.sum()).append('\n');
     batchSize.render(sb, "resnetc_batch_size", "Images per model call.");
     latency.render(sb, "resnetc_request_duration_seconds", "Time from receiving a prediction request to answering it, seconds.");
     inference.render(sb, "resnetc_inference_duration_seconds", "Model time per batch, seconds.");

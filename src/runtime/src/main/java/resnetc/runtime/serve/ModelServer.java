@@ -124,7 +124,8 @@ public final class ModelServer implements AutoCloseable {
 
   /** What the server runs, for its startup line. */
   public String describe() {
-    return model.name() + " (backend " + info.backend() + (info.isa() != null ? ", " + info.isa() : "") + "), " + options.describe();
+    return model.name() + " (backend " + info.backend() + (info.isa() != null ? ", " + info.isa() : "") + ", " + model.threads() + " threads), "
+        + options.describe();
   }
 
   /**
@@ -457,7 +458,7 @@ public final class ModelServer implements AutoCloseable {
     for (float v : p.std()) j.value(v);
     j.endArray().field("resize", p.resize()).field("crop", p.crop()).end();
     j.beginObject("batching").field("max_batch", options.maxBatch()).field("max_delay_ms", options.maxDelay().toNanos() / 1e6f)
-        .field("queue_images", options.queueImages()).end();
+        .field("queue_images", options.queueImages()).field("threads", model.threads()).end();
     j.beginObject("limits").field("max_body_bytes", options.maxBodyBytes()).field("max_pixels", options.maxPixels())
         .field("request_memory_bytes", options.requestMemoryBytes()).end();
     return j.end().toString();

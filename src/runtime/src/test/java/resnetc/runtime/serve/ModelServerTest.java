@@ -149,7 +149,7 @@ class ModelServerTest {
     assertTrue(model.body().startsWith("{\"name\":\"tiny\",\"input\":{\"shape\":[3,8,8],\"dtype\":\"float32\",\"layout\":\"NCHW\"},\"classes\":10,"
         + "\"labels\":[\"zero\",\"one\","), model.body());
     assertTrue(model.body().contains("\"backend\":\"unknown\",\"isa\":null"), model.body()); // a hand-written class
-    assertTrue(model.body().contains("\"batching\":{\"max_batch\":8,\"max_delay_ms\":2.0,\"queue_images\":128}"), model.body());
+    assertTrue(model.body().contains("\"batching\":{\"max_batch\":8,\"max_delay_ms\":2.0,\"queue_images\":128,\"threads\":1}"), model.body());
     assertEquals(200, post("/predict", "image/png", png(30, 8, 8)).status());
 
     Answer metrics = get("/metrics");
@@ -157,7 +157,7 @@ class ModelServerTest {
     assertTrue(metrics.response().headers().firstValue("Content-Type").orElse("").startsWith("text/plain; version=0.0.4"));
     String text = metrics.body();
     for (String line : List.of("# TYPE resnetc_requests_total counter", "resnetc_requests_total{endpoint=\"/predict\",code=\"200\"} 1",
-        "resnetc_requests_total{endpoint=\"/health\",code=\"200\"} 1", "resnetc_images_total 1", "resnetc_batches_total 1",
+        "resnetc_requests_total{endpoint=\"/health\",code=\"200\"} 1", "resnetc_images_total 1", "resnetc_batches_total 1", "resnetc_batches_one_thread_total 0",
         "# TYPE resnetc_batch_size histogram", "resnetc_batch_size_bucket{le=\"1\"} 1", "resnetc_batch_size_bucket{le=\"8\"} 1",
         "resnetc_batch_size_bucket{le=\"+Inf\"} 1", "resnetc_batch_size_count 1", "resnetc_request_duration_seconds_count 1",
         "resnetc_inference_duration_seconds_count 1", "resnetc_queue_images 0", "resnetc_inflight_requests 0",
