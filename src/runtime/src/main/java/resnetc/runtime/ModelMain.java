@@ -204,16 +204,6 @@ public final class ModelMain {
       if (output != null && Files.isDirectory(output)) throw new IllegalArgumentException("--output " + output + " is a directory");
     }
 
-    private static int positive(String option, String v) {
-      try {
-        int n = Integer.parseInt(v.strip());
-        if (n >= 1) return n;
-      } catch (NumberFormatException e) {
-        // reported below
-      }
-      throw new IllegalArgumentException(option + " needs a positive whole number, got '" + v + "'");
-    }
-
     private static int wholeNumber(String option, String v, int min, int max) {
       try {
         int n = Integer.parseInt(v.strip());
@@ -460,6 +450,17 @@ public final class ModelMain {
   }
 
   // ---- helpers ----
+
+  /** A command-line option's positive whole number, or a one-line error naming the option (also for ScoreMain). */
+  public static int positive(String option, String v) {
+    try {
+      int n = Integer.parseInt(v.strip());
+      if (n >= 1) return n;
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new IllegalArgumentException(option + " needs a positive whole number, got '" + v + "'");
+  }
 
   private static float[] predict(CompiledModel m, float[] x, int batch) {
     float[] y = m.predict(x, batch);

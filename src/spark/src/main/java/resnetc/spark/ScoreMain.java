@@ -184,10 +184,10 @@ public final class ScoreMain {
             case "floats" -> InputKind.FLOATS;
             default -> throw new IllegalArgumentException("--kind is image, pixels or floats, not " + v);
           };
-          case "--batch" -> a.batch = positive(o, v);
-          case "--threads" -> a.threads = positive(o, v);
-          case "--top" -> a.top = positive(o, v);
-          case "--show-errors" -> a.showErrors = positive(o, v);
+          case "--batch" -> a.batch = ModelMain.positive(o, v);
+          case "--threads" -> a.threads = ModelMain.positive(o, v);
+          case "--top" -> a.top = ModelMain.positive(o, v);
+          case "--show-errors" -> a.showErrors = ModelMain.positive(o, v);
           default -> throw new IllegalArgumentException("unknown option " + o + " (see --help)");
         }
       }
@@ -195,16 +195,6 @@ public final class ScoreMain {
       if (inputs != 1) throw new IllegalArgumentException("give exactly one of --images, --cifar, --table (see --help)");
       if (a.output == null) throw new IllegalArgumentException("--output DIR is missing");
       return a;
-    }
-
-    private static int positive(String option, String v) {
-      try {
-        int n = Integer.parseInt(v.strip());
-        if (n >= 1) return n;
-      } catch (NumberFormatException e) {
-        // reported below
-      }
-      throw new IllegalArgumentException(option + " needs a positive whole number, got '" + v + "'");
     }
   }
 }
