@@ -70,7 +70,7 @@ public final class Driver {
     Target t = Targets.get(options.target());
     Graph optimized = optimize(graph, pipeline, t, instruments);
     Winograd.Mode winograd = t.winograd(options.winograd());
-    List<Schedule> schedules = t.cpus(options).stream().map(cpu -> Scheduler.plan(optimized, cpu, winograd)).toList();
+    List<Schedule> schedules = Scheduler.plan(optimized, t.cpus(options), winograd, t.name(), options.tuning());
     return new Compilation(t, options, info, optimized, schedules);
   }
 

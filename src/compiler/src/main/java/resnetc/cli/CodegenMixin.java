@@ -1,8 +1,10 @@
 package resnetc.cli;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
+import resnetc.schedule.Tuning;
 import resnetc.schedule.Winograd;
 import resnetc.target.CodegenOptions;
 
@@ -16,9 +18,22 @@ final class CodegenMixin {
       description = "Winograd F(2x2, 3x3) for 3x3 stride-1 convs: auto (where it pays on the backend), off, always (default ${DEFAULT-VALUE})")
   String winograd;
 
+  @Option(names = "--tuning", paramLabel = "FILE",
+      description = "a tuning record (resnetc tune): the convs it names take its measured tiles, task splits and Winograd choices")
+  Path tuning;
+
   CodegenOptions options(String target, String packageName, String className) {
     try {
-      return new CodegenOptions(target, cpus, packageName, className, Winograd.Mode.parse(winograd));
+      return new CodegenOptions(target, cpus, packageName, className, Winograd.Mode.parse(winograd), tuning == null ? Tuning.none() : read(tuning));
+    } catch (IllegalArgumentException e) {
+      throw new Main.UserError(e.getMessage());
+    }
+  }
+
+  /** A tuning record's file; its problems are the user's, in one line. */
+  static Tuning read(Path file) {
+    try {
+      return Tuning.read(file);
     } catch (IllegalArgumentException e) {
       throw new Main.UserError(e.getMessage());
     }

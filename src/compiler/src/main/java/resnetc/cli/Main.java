@@ -10,7 +10,7 @@ import resnetc.weights.WeightException;
 /** {@code resnetc}: user errors print a message and exit 1; never a stack trace unless RESNETC_DEBUG is set. */
 @Command(name = "resnetc", mixinStandardHelpOptions = true, version = "resnetc 0.1.0",
     description = "Ahead-of-time compiler for residual convolutional networks.",
-    subcommands = {CheckCommand.class, SummaryCommand.class, IrCommand.class, GraphCommand.class, PlanCommand.class, RunCommand.class, CompileCommand.class, ExportOnnxCommand.class, ConvertCommand.class, ImportCommand.class, CommandLine.HelpCommand.class})
+    subcommands = {CheckCommand.class, SummaryCommand.class, IrCommand.class, GraphCommand.class, PlanCommand.class, RunCommand.class, CompileCommand.class, TuneCommand.class, ExportOnnxCommand.class, ConvertCommand.class, ImportCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
   public static void main(String[] args) {
     System.exit(execute(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));

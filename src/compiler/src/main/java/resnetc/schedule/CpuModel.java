@@ -47,6 +47,14 @@ public record CpuModel(String name, String features, int lanes, int registers) {
     return registers >= 32 ? 8 : 4;
   }
 
+  /**
+   * Whether a register tile always takes a whole pack of output channels (the Java target's kernels index the
+   * packed weights by the tile's channels), rather than R of each pack's P.
+   */
+  public boolean tilesWholePacks() {
+    return name.equals("jvm");
+  }
+
   public String describe() {
     return name + (features.isEmpty() ? "" : " (" + features + ")") + ", " + lanes + " lanes, " + registers + " registers";
   }

@@ -13,6 +13,7 @@ import resnetc.runtime.Workspace;
  * the last value (never stored), and a scratch buffer of {@code scratchPerImage * n} floats for staged conv inputs
  * and Winograd transforms.
  *
+ * @param tuning the measured choices the convs it names follow, or null when the rules planned every conv
  * @param layers the graph's layers in execution order (a layer may take several steps)
  * @param weights the weights blob, or null when the graph has no weights bound (the steps are the same)
  * @param weightFloats the blob's size in floats, with or without data
@@ -21,7 +22,7 @@ import resnetc.runtime.Workspace;
  * @param inputShape C, H, W of one input image
  * @param classes output floats per image
  */
-public record Schedule(String model, CpuModel cpu, Winograd.Mode winograd, List<Layer> layers, List<Step> steps, float[] weights,
+public record Schedule(String model, CpuModel cpu, Winograd.Mode winograd, Tuning.Section tuning, List<Layer> layers, List<Step> steps, float[] weights,
                        long weightFloats, long arenaPerImage, long scratchPerImage, long inputOffset, long outputOffset, int[] inputShape,
                        int classes) {
   /** Floats past the arena that vector loads may read (stride-2 loads run up to four 16-float vectors past a row). */
@@ -41,6 +42,12 @@ public record Schedule(String model, CpuModel cpu, Winograd.Mode winograd, List<
    * @param origin the spec line it came from ({@code file:line}), or empty
    */
   public record Layer(String name, String kind, String shape, long flopsPerImage, String ir, String origin) {}
+
+  /** This schedule reading a blob that holds its tensors at the same offsets, and maybe more (see {@link Scheduler#plan(resnetc.ir.Graph, List, Winograd.Mode, String, Tuning)}). */
+  Schedule withWeights(float[] blob, long floats) {
+    return new Schedule(model, cpu, winograd, tuning, layers, steps, blob, floats, arenaPerImage, scratchPerImage, inputOffset, outputOffset,
+        inputShape, classes);
+  }
 
   public int inputSize() {
     return inputShape[0] * inputShape[1] * inputShape[2];

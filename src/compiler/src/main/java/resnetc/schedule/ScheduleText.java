@@ -14,7 +14,12 @@ public final class ScheduleText {
   public static String print(Schedule s) {
     StringBuilder sb = new StringBuilder();
     sb.append("schedule ").append(s.model()).append(" cpu=").append(s.cpu().name()).append(" lanes=").append(s.cpu().lanes())
-        .append(" registers=").append(s.cpu().registers()).append(" winograd=").append(s.winograd()).append('\n');
+        .append(" registers=").append(s.cpu().registers()).append(" winograd=").append(s.winograd());
+    if (s.tuning() != null) {
+      sb.append(" tuned=").append(s.tuning().choices().size()).append(" (threads=").append(s.tuning().threads()).append(" batch=")
+          .append(s.tuning().batch()).append(" on \"").append(s.tuning().machine()).append("\")");
+    }
+    sb.append('\n');
     sb.append("  arena=").append(s.arenaPerImage()).append(" scratch=").append(s.scratchPerImage()).append(" weights=")
         .append(s.weightFloats()).append(" input=").append(s.inputOffset()).append(" output=").append(s.outputOffset()).append('\n');
     for (Step step : s.steps()) sb.append(line(step)).append('\n');
@@ -57,6 +62,6 @@ public final class ScheduleText {
     };
     return String.format("%s%s tile=%dx%dx%d channel_tiles=%d position_tiles=%d bands=%d weights=@%d/%d bias=@%d%s%s", geometry, taps,
         c.tile().r(), c.tile().v(), c.tile().lanes(), c.channelTiles(), c.positionTiles(), c.bands(), c.weights(), c.pack(), c.bias(), epilogue,
-        c.relu() ? " relu" : "");
+        c.relu() ? " relu" : "") + (c.tuned() ? " tuned" : "");
   }
 }

@@ -37,20 +37,67 @@ public final class Scheduler {
   private final Winograd.Mode winograd;
   private final MemoryPlan mem;
   private final WeightsBlob blob;
+  /** Measured choices by conv layer (see {@link Tuning}); the rules below plan the rest. */
+  private final Tuning.Section tuning;
   private final List<Step> steps = new ArrayList<>();
   private long scratch;
 
-  private Scheduler(Graph g, CpuModel cpu, Winograd.Mode winograd) {
+  private Scheduler(Graph g, CpuModel cpu, Winograd.Mode winograd, Tuning.Section tuning, WeightsBlob blob) {
     this.g = g;
     this.cpu = cpu;
     this.winograd = winograd;
+    this.tuning = tuning;
     this.mem = ArenaPlanner.plan(g, 1);
-    this.blob = new WeightsBlob(g.hasWeights());
+    this.blob = blob;
   }
 
   /** The schedule of {@code optimized} for {@code cpu}; {@code winograd} says which 3x3 convs take Winograd. */
   public static Schedule plan(Graph optimized, CpuModel cpu, Winograd.Mode winograd) {
-    return new Scheduler(optimized, cpu, winograd).run();
+    return plan(optimized, cpu, winograd, null);
+  }
+
+  /**
+   * As {@link #plan(Graph, CpuModel, Winograd.Mode)}, with the convs {@code tuning} names planned as it says (its
+   * Winograd choice overrides {@code winograd}).
+   *
+   * @throws IllegalArgumentException when the section is for another model, names a value that is not a conv, or
+   *     chooses what the conv or the CPU cannot take (the message says which and why)
+   */
+  public static Schedule plan(Graph optimized, CpuModel cpu, Winograd.Mode winograd, Tuning.Section tuning) {
+    check(optimized, tuning);
+    return new Scheduler(optimized, cpu, winograd, tuning, new WeightsBlob(optimized.hasWeights())).run();
+  }
+
+  /**
+   * The schedules of {@code optimized} for several CPUs (one artifact carries them all), each with its section of
+   * {@code tuning}, sharing one weights blob: a tensor packed for one of them is at the same offset in all, so one
+   * copy of the weights serves every CPU's code even where their tuned choices differ (Winograd on one only adds
+   * that conv's transformed weights).
+   */
+  public static List<Schedule> plan(Graph optimized, List<CpuModel> cpus, Winograd.Mode winograd, String target, Tuning tuning) {
+    WeightsBlob blob = new WeightsBlob(optimized.hasWeights());
+    List<Schedule> planned = new ArrayList<>();
+    for (CpuModel cpu : cpus) {
+      Tuning.Section section = tuning.section(target, cpu).orElse(null);
+      check(optimized, section);
+      planned.add(new Scheduler(optimized, cpu, winograd, section, blob).run());
+    }
+    float[] weights = blob.toArray();
+    return planned.stream().map(s -> s.withWeights(weights, blob.size())).toList();
+  }
+
+  private static void check(Graph optimized, Tuning.Section tuning) {
+    if (tuning != null) {
+      if (!tuning.model().equals(optimized.name())) {
+        throw new IllegalArgumentException("the tuning record is for model " + tuning.model() + ", not " + optimized.name());
+      }
+      for (String layer : tuning.choices().keySet()) {
+        if (!(optimized.find(layer).map(Node::op).orElse(null) instanceof Op.FusedConv)) {
+          throw new IllegalArgumentException("the tuning record chooses for %" + layer + ", which is not a conv of " + optimized.name()
+              + " (tune again after changing the model or its passes)");
+        }
+      }
+    }
   }
 
   private Schedule run() {
@@ -89,7 +136,7 @@ public final class Scheduler {
           n.origin() == null ? "" : n.origin()));
     }
     TensorType in = g.input().type();
-    return new Schedule(g.name(), cpu, winograd, layers, steps, blob.toArray(), blob.size(), mem.arenaBytes() / 4, scratch,
+    return new Schedule(g.name(), cpu, winograd, tuning, layers, steps, blob.toArray(), blob.size(), mem.arenaBytes() / 4, scratch,
         off(g.input().name()), off(g.output()), new int[] {in.dim(1), in.dim(2), in.dim(3)},
         Math.toIntExact(g.outputType().elementsPerItem()));
   }
@@ -131,7 +178,7 @@ public final class Scheduler {
   }
 
   /** Position bands per channel tile: enough tasks per image for every thread, no more than there are tiles. */
-  private static int bands(int positionTiles, int channelTiles) {
+  static int bands(int positionTiles, int channelTiles) {
     return Math.min(positionTiles, Math.ceilDiv(MIN_TASKS, channelTiles));
   }
 
@@ -139,8 +186,12 @@ public final class Scheduler {
     TensorType x = type(n.input(0)), y = n.type();
     TensorType res = n.inputs().size() > 3 ? type(n.input(3)) : null;
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
-    if (Winograd.eligible(f, c, oh, ow, winograd)) {
-      winograd(n, f);
+    Tuning.Choice chosen = tuning == null ? null : tuning.choices().get(n.name());
+    if (chosen != null && chosen.winograd() && !Winograd.eligible(f, c, oh, ow, Winograd.Mode.ALWAYS)) {
+      throw new IllegalArgumentException("the tuning record chooses Winograd for %" + n.name() + ", which is not a 3x3 stride-1 conv Winograd applies to");
+    }
+    if (chosen != null ? chosen.winograd() : Winograd.eligible(f, c, oh, ow, winograd)) {
+      winograd(n, f, chosen);
       return;
     }
     int k = f.kernel(), s = f.stride(), p = f.pad(), groups = f.groups();
@@ -157,7 +208,7 @@ public final class Scheduler {
       for (int ky = 0; ky < k; ky++) {
         for (int kx = 0; kx < k; kx++) taps[ky * k + kx] = ((ky % s) * phases + kx % s) * plane + (ky / s) * wq + kx / s;
       }
-      t = tile(o / groups, oh * wq, cpu);
+      t = tile(n, chosen, o / groups, oh * wq);
       // The last vector of the last channel may read up to a tile row past the planes: keep that inside scratch.
       long reach = (long) (c - 1) * icStride + Arrays.stream(taps).max().orElse(0) + (long) Math.ceilDiv(oh * wq, t.lanes()) * t.lanes();
       srcPerImage = Math.max((long) c * icStride, reach);
@@ -167,7 +218,7 @@ public final class Scheduler {
     } else {
       wq = w;
       icStride = h * w;
-      t = tile(o / groups, oh * ow, cpu);
+      t = tile(n, chosen, o / groups, oh * ow);
       src = off(n.input(0));
       srcPerImage = (long) c * h * w;
     }
@@ -178,7 +229,30 @@ public final class Scheduler {
     steps.add(new Step.Conv(n.name(), 2 * Summary.macs(g, n), c, h, w, o, oh, ow, k, s, groups, f.relu(), f.residual(),
         res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
         res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, pack, bOff,
-        t, bands(positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1));
+        t, bands(n, chosen, positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1, chosen != null));
+  }
+
+  /** The tuned tile of conv {@code n}, checked against the conv and the CPU, or the rule's ({@link #tile}). */
+  private Step.Tile tile(Node n, Tuning.Choice chosen, int og, int positions) {
+    if (chosen == null) return tile(og, positions, cpu);
+    int r = chosen.r(), v = chosen.v();
+    String why = null;
+    if (r > cpu.maxTileChannels() || Integer.bitCount(r) != 1) why = "R must be a power of two up to " + cpu.maxTileChannels() + " on " + cpu.name();
+    else if (og % r != 0) why = "R must divide the " + og + " output channels per group";
+    else if (cpu.tilesWholePacks() && r != pack(og)) why = "the " + cpu.name() + " target tiles whole packs of " + pack(og) + " channels";
+    else if ((r + 1) * v > cpu.registers() - 1) why = "R x V accumulators, V inputs and a weight must fit " + cpu.registers() + " registers";
+    else if (v > Math.ceilDiv(positions, cpu.lanes())) why = "the conv has only " + Math.ceilDiv(positions, cpu.lanes()) + " vector(s) of positions";
+    if (why != null) throw new IllegalArgumentException("the tuning record's tile " + r + "x" + v + " for %" + n.name() + " does not fit: " + why);
+    return new Step.Tile(r, v, cpu.lanes());
+  }
+
+  /** The tuned bands of conv {@code n}, at most one per position tile, or the rule's. */
+  private int bands(Node n, Tuning.Choice chosen, int positionTiles, int channelTiles) {
+    if (chosen == null) return bands(positionTiles, channelTiles);
+    if (chosen.bands() > positionTiles) {
+      throw new IllegalArgumentException("the tuning record's bands=" + chosen.bands() + " for %" + n.name() + " exceed its " + positionTiles + " position tiles");
+    }
+    return chosen.bands();
   }
 
   /**
@@ -190,7 +264,7 @@ public final class Scheduler {
    * U = G g G^T is computed in double. The summation order differs from the direct conv's, so results differ in
    * the last bits (measured against the interpreter by both targets' tests).
    */
-  private void winograd(Node n, Op.FusedConv f) {
+  private void winograd(Node n, Op.FusedConv f, Tuning.Choice chosen) {
     TensorType x = type(n.input(0)), y = n.type();
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     int lanes = cpu.lanes();
@@ -203,14 +277,14 @@ public final class Scheduler {
     scratch = Math.max(scratch, perImage);
     steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, perImage, grain((long) hq * wq)));
     steps.add(new Step.WinogradInput(n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
-    Step.Tile t = tile(o, tp, cpu);
+    Step.Tile t = tile(n, chosen, o, tp);
     int pack = pack(o);
     long wOff = blob.add(n.input(1) + "#winograd#pack" + pack, 16L * o * c, () -> pack(Winograd.weights(data(n.input(1)), o, c), 16 * o, c, pack));
     long zero = blob.add("#zeros" + 16 * o, 16L * o, () -> new float[16 * o]);
     int channelTiles = 16 * o / t.r();
     steps.add(new Step.Conv(n.name(), 0, 16 * c, 1, tp, 16 * o, 1, tp, 1, 1, 16, false, Op.FusedConv.Residual.NONE,
         -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, pack, zero, t,
-        bands(Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize));
+        bands(n, chosen, Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize, chosen != null));
     long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
     steps.add(new Step.WinogradOutput(n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
         bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));

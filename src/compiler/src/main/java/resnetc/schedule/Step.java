@@ -84,11 +84,12 @@ public sealed interface Step {
    * @param bias bias (O floats) in the blob
    * @param r residual arena offset, -1 without
    * @param yScratch the output's offset in the image's scratch (Winograd products), or -1 for the arena
+   * @param tuned the tile and bands are a tuning record's measured choice, not the rules'
    */
   record Conv(String layer, long flopsPerImage, int c, int h, int w, int o, int oh, int ow, int k, int s, int groups, boolean relu,
               Op.FusedConv.Residual residual, long r, int resStride, int resOffset, int rc, int rh, int rw,
               boolean staged, long src, long srcPerImage, int icStride, int wq, int[] taps, long y,
-              long weights, int pack, long bias, Tile tile, int bands, boolean imageMinor, long yScratch) implements Step {
+              long weights, int pack, long bias, Tile tile, int bands, boolean imageMinor, long yScratch, boolean tuned) implements Step {
     public int tasksPerImage() { return channelTiles() * bands; }
     public String kind() { return yScratch >= 0 ? "winograd_products" : "conv"; }
     public int cg() { return c / groups; }

@@ -31,6 +31,11 @@ public interface Target {
   /** The model class and its resources for the schedules of {@link #cpus}; they must have weights. */
   Artifact emit(List<Schedule> schedules, ModelInfo info, CodegenOptions options);
 
+  /** Whether this machine runs the code of {@code cpu}, so that {@link #load} may run it here (tuning measures it). */
+  default boolean runsHere(CpuModel cpu) {
+    return true;
+  }
+
   /** The model of one schedule running in this JVM, with {@code threads} threads per call. */
   CompiledModel load(Schedule schedule, ModelInfo info, CodegenOptions options, int threads);
 }

@@ -49,6 +49,11 @@ public final class CpuFeatures {
     };
   }
 
+  /** Whether this machine runs code for {@code level} ({@code x86-64-v3} or {@code x86-64-v4}); false when its flags cannot be read. */
+  public static boolean runsHere(String level) {
+    return runs(level, flags());
+  }
+
   /**
    * The best of {@code levels} (listed best first) for this machine, or the one {@code -Dresnetc.isa} names.
    *

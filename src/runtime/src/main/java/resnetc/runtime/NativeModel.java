@@ -26,62 +26,74 @@ public abstract class NativeModel extends GeneratedModel {
       ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
 
   /**
-   * The steps in order, for one or more instruction sets: each step's exported symbol (the same in every
-   * library), the layer it belongs to (index into the descriptor's layers), the consecutive tasks a team job takes
-   * at least, and its tasks per image on each instruction set (the register tiles differ).
-   *
-   * @param isas the instruction sets, best first: a name ({@code x86-64-v4}) and the level a CPU must run
+   * What the model runs, for one or more instruction sets (best first), a library each: the steps of each in order.
+   * Their steps may differ (a tuned schedule may take Winograd for a conv on one and not on another), and so may
+   * their task counts (the register tiles differ).
    */
-  public record Program(List<Isa> isas, List<String> symbols, int[] layers, int[] grains, int[][] tasks) {
+  public record Program(List<Isa> isas, List<Steps> steps) {
     public Program {
       isas = List.copyOf(isas);
-      symbols = List.copyOf(symbols);
-      if (layers.length != symbols.size() || grains.length != symbols.size() || tasks.length != isas.size()) {
-        throw new IllegalArgumentException("a program needs a layer and a grain per step, and task counts per instruction set");
-      }
-      for (int[] perIsa : tasks) {
-        if (perIsa.length != symbols.size()) throw new IllegalArgumentException("a task count per step and instruction set");
-        for (int t : perIsa) if (t < 1) throw new IllegalArgumentException("a step needs at least one task per image, got " + t);
-      }
+      steps = List.copyOf(steps);
+      if (isas.isEmpty() || steps.size() != isas.size()) throw new IllegalArgumentException("a program needs steps for each of its instruction sets");
     }
 
-    public static ProgramBuilder builder(Isa... isas) {
-      return new ProgramBuilder(List.of(isas));
+    public static ProgramBuilder builder() {
+      return new ProgramBuilder();
+    }
+  }
+
+  /**
+   * The steps of one instruction set: each one's exported symbol, the layer it belongs to (index into the
+   * descriptor's layers), the consecutive tasks a team job takes at least, and its tasks per image.
+   */
+  public record Steps(List<String> symbols, int[] layers, int[] grains, int[] tasks) {
+    public Steps {
+      symbols = List.copyOf(symbols);
+      if (layers.length != symbols.size() || grains.length != symbols.size() || tasks.length != symbols.size()) {
+        throw new IllegalArgumentException("a step needs a symbol, a layer, a grain and a task count");
+      }
+      for (int t : tasks) if (t < 1) throw new IllegalArgumentException("a step needs at least one task per image, got " + t);
     }
   }
 
   /** An instruction set a program was compiled for: its name (an LLVM CPU name) and its x86-64 level. */
   public record Isa(String name, String level) {}
 
-  /** A program one step per line, as a generated class's static initializer reads best. */
+  /** A program one line per instruction set and step, as a generated class's static initializer reads best. */
   public static final class ProgramBuilder {
-    private final List<Isa> isas;
+    private final List<Isa> isas = new ArrayList<>();
+    private final List<Steps> done = new ArrayList<>();
     private final List<String> symbols = new ArrayList<>();
     private final List<int[]> rows = new ArrayList<>();
 
-    private ProgramBuilder(List<Isa> isas) {
-      this.isas = isas;
-    }
+    private ProgramBuilder() {}
 
-    /** A step: its symbol, layer, grain, and its tasks per image on each instruction set in order. */
-    public ProgramBuilder step(String symbol, int layer, int grain, int... tasks) {
-      if (tasks.length != isas.size()) throw new IllegalArgumentException(symbol + ": tasks for " + isas.size() + " instruction set(s)");
-      symbols.add(symbol);
-      int[] row = new int[2 + tasks.length];
-      row[0] = layer;
-      row[1] = grain;
-      System.arraycopy(tasks, 0, row, 2, tasks.length);
-      rows.add(row);
+    /** The steps that follow are this instruction set's. */
+    public ProgramBuilder isa(String name, String level) {
+      finish();
+      isas.add(new Isa(name, level));
       return this;
     }
 
+    /** A step of the current instruction set: its symbol, layer, grain, and tasks per image. */
+    public ProgramBuilder step(String symbol, int layer, int grain, int tasks) {
+      if (isas.isEmpty()) throw new IllegalStateException(symbol + ": name the instruction set (isa) before its steps");
+      symbols.add(symbol);
+      rows.add(new int[] {layer, grain, tasks});
+      return this;
+    }
+
+    private void finish() {
+      if (isas.size() == done.size()) return;
+      done.add(new Steps(symbols, rows.stream().mapToInt(r -> r[0]).toArray(), rows.stream().mapToInt(r -> r[1]).toArray(),
+          rows.stream().mapToInt(r -> r[2]).toArray()));
+      symbols.clear();
+      rows.clear();
+    }
+
     public Program build() {
-      int[][] tasks = new int[isas.size()][];
-      for (int i = 0; i < tasks.length; i++) {
-        int k = i + 2;
-        tasks[i] = rows.stream().mapToInt(r -> r[k]).toArray();
-      }
-      return new Program(isas, symbols, rows.stream().mapToInt(r -> r[0]).toArray(), rows.stream().mapToInt(r -> r[1]).toArray(), tasks);
+      finish();
+      return new Program(isas, done);
     }
   }
 
@@ -122,7 +134,7 @@ public abstract class NativeModel extends GeneratedModel {
         String chosen = CpuFeatures.choose(model, p.isas().stream().map(Isa::level).toList());
         int i = 0;
         while (!p.isas().get(i).level().equals(chosen)) i++;
-        steps = bind(model, NativeLibrary.load(owner, library + "-" + p.isas().get(i).name()), p);
+        steps = bind(model, NativeLibrary.load(owner, library + "-" + p.isas().get(i).name()), p.steps().get(i));
         isa = i;
       }
       return isa;
@@ -136,6 +148,8 @@ public abstract class NativeModel extends GeneratedModel {
   private final Program program;
   /** The instruction set this instance runs: an index into the program's. */
   private final int isa;
+  /** The steps of that instruction set. */
+  private final Steps isaSteps;
   private final MethodHandle[] steps;
   private final MemorySegment weights;
   /** Task ranges per step: a few per thread, so uneven ones even out. */
@@ -153,13 +167,14 @@ public abstract class NativeModel extends GeneratedModel {
    * it must outlive this instance.
    */
   protected NativeModel(ModelDescriptor model, Program program, Code code, SymbolLookup symbols, int threads) {
-    this(model, program, code, 0, bind(model.name(), symbols, program), threads);
+    this(model, program, code, 0, bind(model.name(), symbols, program.steps().getFirst()), threads);
   }
 
   private NativeModel(ModelDescriptor model, Program program, Code code, int isa, MethodHandle[] steps, int threads) {
     super(model, threads);
     this.program = program;
     this.isa = isa;
+    this.isaSteps = program.steps().get(isa);
     this.steps = steps != null ? steps : code.steps();
     this.weights = code.weights();
     this.chunks = threads == 1 ? 1 : 4 * threads;
@@ -176,7 +191,7 @@ public abstract class NativeModel extends GeneratedModel {
     return program.isas().get(isa).name();
   }
 
-  private static MethodHandle[] bind(String model, SymbolLookup symbols, Program p) {
+  private static MethodHandle[] bind(String model, SymbolLookup symbols, Steps p) {
     Linker linker = Linker.nativeLinker();
     MethodHandle[] k = new MethodHandle[p.symbols().size()];
     for (int i = 0; i < k.length; i++) {
@@ -192,10 +207,10 @@ public abstract class NativeModel extends GeneratedModel {
   protected final void forward(float[] arena, float[] scratch, int n) {
     MemorySegment a = MemorySegment.ofArray(arena), s = MemorySegment.ofArray(scratch);
     long t0 = profile ? System.nanoTime() : 0;
-    int[] tasks = program.tasks()[isa];
+    int[] tasks = isaSteps.tasks(), grains = isaSteps.grains(), layers = isaSteps.layers();
     for (int i = 0; i < steps.length; i++) {
-      step(steps[i], a, s, n, tasks[i], program.grains()[i]);
-      if (profile) t0 = lap(program.layers()[i], t0);
+      step(steps[i], a, s, n, tasks[i], grains[i]);
+      if (profile) t0 = lap(layers[i], t0);
     }
   }
 

@@ -5,7 +5,6 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.reflect.InvocationTargetException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.stream.Collectors;
 import java.util.List;
@@ -61,6 +60,16 @@ public final class LlvmTarget implements Target {
     return cpu.lanes() == 16 ? "x86-64-v4" : "x86-64-v3";
   }
 
+  /**
+   * An x86-64 level runs where the CPU's flags have it; a named CPU ({@code znver4}, ...) only on that CPU, as LLVM
+   * names this machine's (its code may use any of that CPU's features).
+   */
+  @Override
+  public boolean runsHere(CpuModel cpu) {
+    if (cpu.name().startsWith("x86-64-v")) return resnetc.runtime.CpuFeatures.runsHere(cpu.name());
+    return cpu.name().equals(LlvmMachine.resolve("native").name()) && resnetc.runtime.CpuFeatures.runsHere(level(cpu));
+  }
+
   @Override
   public Winograd.Mode winograd(Winograd.Mode requested) {
     return requested;
@@ -80,38 +89,30 @@ public final class LlvmTarget implements Target {
   @Override
   public String source(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
     String cls = options.className(info.name());
-    return NativeClassEmitter.source(schedules, info, symbols(schedules), options.packageName(), cls, cls.toLowerCase(Locale.ROOT));
+    return NativeClassEmitter.source(schedules, info, schedules.stream().map(LlvmTarget::symbols).toList(), options.packageName(), cls,
+        cls.toLowerCase(Locale.ROOT));
   }
 
-  /** The step symbols, the same in every library: the schedules of one graph differ only in tiles and task counts. */
-  static List<String> symbols(List<Schedule> schedules) {
-    List<String> symbols = symbols(schedules.getFirst());
-    for (Schedule s : schedules) {
-      if (!s.steps().stream().map(Step::kind).toList().equals(schedules.getFirst().steps().stream().map(Step::kind).toList())) {
-        throw new IllegalStateException(s.model() + ": the schedules for " + s.cpu().name() + " and " + schedules.getFirst().cpu().name() + " have other steps");
-      }
-    }
-    return symbols;
-  }
-
-  /** One library per CPU, named {@code <class>-<cpu>}, sharing one weights blob (the packing does not depend on the CPU). */
+  /**
+   * One library per CPU, named {@code <class>-<cpu>}, with its own steps (tuning may choose differently per CPU),
+   * sharing one weights blob (see {@link resnetc.schedule.Scheduler#plan(resnetc.ir.Graph, List, Winograd.Mode, String, resnetc.schedule.Tuning)}).
+   */
   @Override
   public Artifact emit(List<Schedule> schedules, ModelInfo info, CodegenOptions options) {
     Schedule first = schedules.getFirst();
     if (first.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
     for (Schedule s : schedules) {
-      if (!Arrays.equals(s.weights(), first.weights())) throw new IllegalStateException(info.name() + ": the weights of " + s.cpu().name() + " are packed otherwise");
+      if (s.weights() != first.weights()) throw new IllegalStateException(info.name() + ": the schedule for " + s.cpu().name() + " has a weights blob of its own");
     }
-    List<String> symbols = symbols(schedules);
     String cls = options.className(info.name()), library = cls.toLowerCase(Locale.ROOT);
     String qn = options.qualifiedName(info.name());
     Map<String, byte[]> resources = new TreeMap<>();
     for (Schedule s : schedules) {
-      resources.putAll(nativeResources(library + "-" + s.cpu().name(), Map.of(NativeLibrary.platform(), SharedLibrary.build(s, symbols))));
+      resources.putAll(nativeResources(library + "-" + s.cpu().name(), Map.of(NativeLibrary.platform(), SharedLibrary.build(s, symbols(s)))));
     }
     resources.put(NativeLibrary.INDEX, index(resources));
     resources.put(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(first.weights()));
-    return new Artifact(qn, NativeClassEmitter.source(schedules, info, symbols, options.packageName(), cls, library), resources);
+    return new Artifact(qn, source(schedules, info, options), resources);
   }
 
   /** {@code native/<platform>/<file>} entries and the index that lists them (see {@code NativeLibrary}). */
@@ -137,7 +138,7 @@ public final class LlvmTarget implements Target {
     if (schedule.weights() == null) throw new IllegalArgumentException("model " + info.name() + " has no weights");
     List<String> symbols = symbols(schedule);
     String cls = options.className(info.name()), qn = options.qualifiedName(info.name());
-    String source = NativeClassEmitter.source(List.of(schedule), info, symbols, options.packageName(), cls, "jit");
+    String source = NativeClassEmitter.source(List.of(schedule), info, List.of(symbols), options.packageName(), cls, "jit");
     Map<String, byte[]> resources = Map.of(Artifact.resourcePath(qn, cls + ".weights"), Artifact.blobBytes(schedule.weights()));
     var loader = new InMemoryJavac.Loader(InMemoryJavac.compile(qn, source), resources, LlvmTarget.class.getClassLoader());
     NativeJit jit = NativeJit.load(schedule, symbols);

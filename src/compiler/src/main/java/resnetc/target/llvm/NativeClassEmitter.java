@@ -15,37 +15,41 @@ import resnetc.target.ModelInfo;
 
 /**
  * The Java class around schedules compiled to native code, one per instruction set: a {@code NativeModel} whose
- * only contents are constants, the model's descriptor and its program (one row per step: symbol, layer, grain,
- * tasks on each instruction set), plus the constructors. The runtime's {@code NativeModel} checks sizes and runs each step over the thread team.
+ * only contents are constants, the model's descriptor and its program (per instruction set, one row per step:
+ * symbol, layer, grain, tasks), plus the constructors. The runtime's {@code NativeModel} checks sizes and runs each step over the thread team.
  */
 final class NativeClassEmitter {
   private static final ClassName NATIVE = ClassName.get("resnetc.runtime", "NativeModel");
-  private static final ClassName PROGRAM = NATIVE.nestedClass("Program"), CODE = NATIVE.nestedClass("Code"), ISA = NATIVE.nestedClass("Isa");
+  private static final ClassName PROGRAM = NATIVE.nestedClass("Program"), CODE = NATIVE.nestedClass("Code");
 
   private NativeClassEmitter() {}
 
-  static String source(List<Schedule> schedules, ModelInfo info, List<String> symbols, String packageName, String cls, String library) {
+  /** The class for {@code schedules} (one per instruction set, best first) whose steps export {@code symbols} (a list each). */
+  static String source(List<Schedule> schedules, ModelInfo info, List<List<String>> symbols, String packageName, String cls, String library) {
     Schedule s = schedules.getFirst();
     String what = " to native code for " + String.join(" and ", schedules.stream().map(x -> x.cpu().name()).toList());
     TypeSpec.Builder t = ModelClass.type(cls, NATIVE, s, info, what);
     t.addField(ModelClass.descriptor(schedules, info));
-    CodeBlock isas = CodeBlock.join(schedules.stream().map(x -> CodeBlock.of("new $T($S, $S)", ISA, x.cpu().name(), LlvmTarget.level(x.cpu()))).toList(), ", ");
-    CodeBlock.Builder program = CodeBlock.builder().add("$T.builder($L)\n$>$>", PROGRAM, isas);
-    List<Schedule.Layer> layers = s.layers();
-    for (int i = 0, layer = -1; i < symbols.size(); i++) {
-      Step step = s.steps().get(i);
-      if (layer < 0 || !layers.get(layer).name().equals(step.layer())) {
-        layer++;
-        while (!layers.get(layer).name().equals(step.layer())) layer++;
-        program.add(ModelClass.layerComment(layers.get(layer), info));
+    CodeBlock.Builder program = CodeBlock.builder().add("$T.builder()\n$>$>", PROGRAM);
+    for (int k = 0; k < schedules.size(); k++) {
+      Schedule x = schedules.get(k);
+      program.add(".isa($S, $S)\n", x.cpu().name(), LlvmTarget.level(x.cpu()));
+      List<Schedule.Layer> layers = x.layers();
+      for (int i = 0, layer = -1; i < x.steps().size(); i++) {
+        Step step = x.steps().get(i);
+        if (layer < 0 || !layers.get(layer).name().equals(step.layer())) {
+          layer++;
+          while (!layers.get(layer).name().equals(step.layer())) layer++;
+          // the spec lines once, with the first instruction set's steps
+          if (k == 0) program.add(ModelClass.layerComment(layers.get(layer), info));
+        }
+        program.add(".step($S, $L, $L, $L)\n", symbols.get(k).get(i), layer, step.grain() == Integer.MAX_VALUE ? "Integer.MAX_VALUE" : step.grain(),
+            step.tasksPerImage());
       }
-      int k = i;
-      String tasks = String.join(", ", schedules.stream().map(x -> Integer.toString(x.steps().get(k).tasksPerImage())).toList());
-      program.add(".step($S, $L, $L, $L)\n", symbols.get(i), layer, step.grain() == Integer.MAX_VALUE ? "Integer.MAX_VALUE" : step.grain(), tasks);
     }
     program.add(".build()$<$<");
     t.addField(FieldSpec.builder(PROGRAM, "PROGRAM", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)
-        .addJavadoc("The native steps in order: symbol, layer, tasks per team job at least, tasks per image on each instruction set.\n")
+        .addJavadoc("The native steps in order for each instruction set: symbol, layer, tasks per team job at least, tasks per image.\n")
         .initializer(program.build()).build());
     ClassName self = ClassName.get(packageName, cls);
     t.addField(FieldSpec.builder(CODE, "CODE", Modifier.PRIVATE, Modifier.STATIC, Modifier.FINAL)

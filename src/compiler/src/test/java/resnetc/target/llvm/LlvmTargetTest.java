@@ -65,7 +65,7 @@ class LlvmTargetTest {
     LlvmTarget target = new LlvmTarget();
     Schedule s = plan(target.legalization().run(g), cpu, winograd);
     List<String> symbols = LlvmTarget.symbols(s);
-    String source = NativeClassEmitter.source(List.of(s), ModelInfo.of(g.name(), g.input().type().dim(1)), symbols, "resnetc.test", "Jit", "jit");
+    String source = NativeClassEmitter.source(List.of(s), ModelInfo.of(g.name(), g.input().type().dim(1)), List.of(symbols), "resnetc.test", "Jit", "jit");
     var resources = java.util.Map.of("resnetc/test/Jit.weights", Artifact.blobBytes(s.weights()));
     var classes = InMemoryJavac.compile("resnetc.test.Jit", source);
     List<float[]> out = new ArrayList<>();

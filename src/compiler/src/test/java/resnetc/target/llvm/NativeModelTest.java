@@ -96,7 +96,8 @@ class NativeModelTest {
             .layer("conv1", "conv 1x1", "1x4x4", 48L)
             .layer("fc", "fc", "3", 96L)
             .build();
-        private static final Program PROGRAM = Program.builder(new Isa("x86-64-v3", "x86-64-v3"))
+        private static final Program PROGRAM = Program.builder()
+            .isa("x86-64-v3", "x86-64-v3")
             .step("toy_double", 0, 1, 4)
             .step("toy_relu", 0, 1, 1)
             .step("toy_dense", 1, 1, 3)
