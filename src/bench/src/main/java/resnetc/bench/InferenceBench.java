@@ -56,6 +56,10 @@ public class InferenceBench {
   @Param({"reference", "java", "native", "ort"})
   public String backend;
 
+  /** A tuning record (resnetc tune) the java and native backends compile with, relative to the repository; empty for the rules. */
+  @Param({""})
+  public String tuning;
+
   private CompiledModel compiled;
   private Interpreter interpreter;
   private float[] input;
@@ -98,7 +102,9 @@ public class InferenceBench {
     // native-jit: the code a jar runs, through the same driver as the CLI
     String target = backend.startsWith("native") ? "native" : "java";
     List<String> cpus = target.equals("java") ? List.of() : List.of(backend.equals("native-v3") ? "x86-64-v3" : "native");
-    var compilation = Driver.compile(l, weighted, CodegenOptions.defaults().withTarget(target).withCpus(cpus));
+    var options = CodegenOptions.defaults().withTarget(target).withCpus(cpus);
+    if (!tuning.isEmpty()) options = options.withTuning(resnetc.schedule.Tuning.read(root().resolve(tuning)));
+    var compilation = Driver.compile(l, weighted, options);
     if (backend.equals("java-narrow")) System.setProperty("resnetc.narrow", "true");
     if (backend.equals("java-scalar")) System.setProperty("resnetc.scalar", "true");
     compiled = backend.equals("native-jit") || target.equals("java") ? compilation.load(threads) : ModelJar.load(compilation.emit(), threads);

@@ -24,6 +24,7 @@ import org.apache.maven.project.MavenProject;
 import org.codehaus.plexus.util.DirectoryScanner;
 import resnetc.Frontend;
 import resnetc.Driver;
+import resnetc.schedule.Tuning;
 import resnetc.schedule.Winograd;
 import resnetc.target.Artifact;
 import resnetc.target.CodegenOptions;
@@ -102,6 +103,14 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.allowNonFinite", defaultValue = "false")
   protected boolean allowNonFinite;
 
+  /**
+   * Where tuning records are ({@code resnetc tune}): a model whose file is {@code NAME.resnet} or {@code NAME.onnx}
+   * is compiled with {@code NAME.tuning} from this directory when there is one (default: beside the specs). A record
+   * changes the model's hash, so editing it regenerates.
+   */
+  @Parameter(property = "resnetc.tuningDirectory")
+  protected File tuningDirectory;
+
   /** Skip the goal. */
   @Parameter(property = "resnetc.skip", defaultValue = "false")
   protected boolean skip;
@@ -113,7 +122,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   protected PluginDescriptor plugin;
 
   /** A spec that loaded, with the weights chosen for it. */
-  record Model(Path spec, String relative, Frontend.Loaded loaded, Path weightsFile, Long seed, String hash) {
+  record Model(Path spec, String relative, Frontend.Loaded loaded, Path weightsFile, Long seed, Tuning tuning, String hash) {
     String name() {
       return loaded.model().name();
     }
@@ -138,6 +147,15 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     } catch (IllegalArgumentException e) {
       throw new MojoFailureException("resnetc: " + e.getMessage());
     }
+  }
+
+  /** The tuning record of a model file (relative to specDirectory), or none. */
+  Tuning tuning(String rel) {
+    Path dir = (tuningDirectory != null ? tuningDirectory : specDirectory).toPath();
+    Path file = dir.resolve(baseName(rel) + ".tuning");
+    if (!Files.exists(file)) return Tuning.none();
+    getLog().info("resnetc: " + rel + " tuned by " + file);
+    return Tuning.read(file);
   }
 
   /** The spec files, relative to specDirectory, sorted. */
@@ -204,7 +222,8 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
         String cls = options.qualifiedName(l.model().name());
         String other = classes.put(cls, rel);
         if (other != null) throw new WeightException(spec + ": model '" + l.model().name() + "' would generate " + cls + ", as " + other + " does");
-        out.add(new Model(spec, rel, l, wfile, seed, hash(rel, l, wfile, seed, options)));
+        Tuning tuning = tuning(rel);
+        out.add(new Model(spec, rel, l, wfile, seed, tuning, hash(rel, l, wfile, seed, options.withTuning(tuning))));
       } catch (SpecException e) {
         failed++;
         errors.append(e.render()).append('\n');
@@ -232,7 +251,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
     try {
       Graph g = m.seed() != null ? RandomWeights.generate(m.loaded().graph(), m.seed())
           : m.weightsFile() != null ? Frontend.bind(m.loaded(), m.weightsFile(), allowNonFinite) : m.loaded().graph();
-      Artifact a = Driver.compile(m.loaded(), g, options()).emit();
+      Artifact a = Driver.compile(m.loaded(), g, options().withTuning(m.tuning())).emit();
       return new Generated(m, a.qualifiedName(), a.source(), a.resources());
     } catch (SpecException e) {
       fail(1, e.render());

@@ -96,6 +96,17 @@ class ConsumerIT {
     String again = mvn("winograd", "generate-sources", "-Dresnetc.winograd=always");
     assertTrue(again.contains("resnetc: generated 1 model(s)"), again);
     assertTrue(Files.readString(source).contains("winogradIn("), "the class is the one the option asks for");
+    // and so is a tuning record found beside the specs (here in a directory of its own): its tile is the class's
+    Path records = it.resolve("tuning");
+    Files.createDirectories(records);
+    Files.writeString(records.resolve("resnet20.tuning"), """
+        tuning model=resnet20 target=java cpu=jvm lanes=16 threads=1 batch=1 machine="test"
+          %layer3.1.conv1 = direct tile=8x2 bands=1
+        """);
+    String tuned = mvn("tuned", "generate-sources", "-Dresnetc.tuningDirectory=" + records);
+    assertTrue(tuned.contains("resnetc: resnet20.resnet tuned by " + records.resolve("resnet20.tuning")), tuned);
+    assertTrue(tuned.contains("resnetc: generated 1 model(s)"), tuned);
+    assertTrue(Files.readString(source).contains("tile 8 oc x 2 vector(s) of 16, 8 channel tile(s) x 1 band(s) per image"), "the tuned tile");
   }
 
   @Test
