@@ -48,8 +48,12 @@ final class TuneCommand implements Callable<Integer> {
   @Option(names = "--batch", paramLabel = "N", defaultValue = "1", description = "images per call (default ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--runs", paramLabel = "N", defaultValue = "15", description = "timed calls per candidate; medians count (default ${DEFAULT-VALUE})")
+  @Option(names = "--runs", paramLabel = "N", defaultValue = "15", description = "timed calls per candidate at least; medians count (default ${DEFAULT-VALUE})")
   int runs;
+
+  @Option(names = "--measure-ms", paramLabel = "MS", defaultValue = "500",
+      description = "and timed calls per candidate for at least this long (default ${DEFAULT-VALUE})")
+  int measureMillis;
 
   @Option(names = "--warmup-ms", paramLabel = "MS", description = "untimed calls first, per candidate (default 300 native, 2000 java)")
   Integer warmupMillis;
@@ -70,6 +74,7 @@ final class TuneCommand implements Callable<Integer> {
     if (codegen.tuning != null) throw new Main.UserError("tune writes a tuning record (-o FILE); --tuning is for compile, run and plan");
     int n = threads == null ? Runtime.getRuntime().availableProcessors() : ThreadTeam.checkThreads(threads);
     if (batch < 1 || runs < 1 || rounds < 1) throw new Main.UserError("--batch, --runs and --rounds must be at least 1");
+    if (measureMillis < 0) throw new Main.UserError("--measure-ms must not be negative");
     if (!(minGain >= 0 && minGain < 1)) throw new Main.UserError("--min-gain must be at least 0 and below 1, got " + minGain);
     if (Files.isDirectory(output)) throw new Main.UserError("--output " + output + " is a directory");
     Tuning record = Files.exists(output) ? CodegenMixin.read(output) : Tuning.none();
@@ -82,7 +87,7 @@ final class TuneCommand implements Callable<Integer> {
     var target = Targets.get(backend);
     Driver.Compilation c = Driver.compile(l, g, codegen.options(backend, null, null), opt.compiledPipeline(),
         opt.instruments(target.legalization(), cmd.commandLine().getErr()));
-    var settings = new Tuner.Settings(n, batch, runs, warmupMillis != null ? warmupMillis : backend.equals("java") ? 2000 : 300, rounds, minGain);
+    var settings = new Tuner.Settings(n, batch, runs, measureMillis, warmupMillis != null ? warmupMillis : backend.equals("java") ? 2000 : 300, rounds, minGain);
     String machine = machine();
     String previous = System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
     int tuned = 0;

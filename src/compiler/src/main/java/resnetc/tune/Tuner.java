@@ -32,14 +32,16 @@ public final class Tuner {
   /**
    * @param threads threads per call, as the model will run
    * @param batch images per call
-   * @param runs timed calls per variant (medians are kept)
+   * @param runs timed calls per variant at least (medians are kept)
+   * @param measureMillis and timed calls for at least this long (a small model's layers take microseconds: their
+   *     medians need hundreds of calls)
    * @param warmupMillis untimed calls first, for at least this long (the JVM compiles a Java model meanwhile)
    * @param rounds rounds of moves
    * @param minGain fraction a variant must save on a layer to replace the current choice (noise is a few percent)
    */
-  public record Settings(int threads, int batch, int runs, int warmupMillis, int rounds, double minGain) {
+  public record Settings(int threads, int batch, int runs, int measureMillis, int warmupMillis, int rounds, double minGain) {
     public Settings {
-      if (threads < 1 || batch < 1 || runs < 1 || warmupMillis < 0 || rounds < 1 || minGain < 0 || minGain >= 1) {
+      if (threads < 1 || batch < 1 || runs < 1 || measureMillis < 0 || warmupMillis < 0 || rounds < 1 || minGain < 0 || minGain >= 1) {
         throw new IllegalArgumentException("tuning settings out of range: threads, batch, runs and rounds must be positive");
       }
     }
@@ -161,8 +163,8 @@ public final class Tuner {
     try (CompiledModel m = compilation.target().load(s, compilation.info(), compilation.options(), settings.threads())) {
       float[] output = m.predict(input, settings.batch());
       warmUp(m);
-      Timings t = new Timings(m, settings.runs());
-      for (int r = 0; r < settings.runs(); r++) t.run();
+      Timings t = new Timings(m);
+      t.run(settings.runs(), settings.measureMillis());
       log.printf(Locale.ROOT, "  %-48s %9.3f ms%n", what, t.totalMs());
       log.flush();
       return t.measured(output);
@@ -178,8 +180,8 @@ public final class Tuner {
   private record Comparison(double rulesMs, double tunedMs, Measured rules, Measured tuned) {}
 
   /**
-   * Times the two schedules in alternating blocks of {@code runs} calls (5 blocks each), so drift of the machine's
-   * speed falls on both.
+   * Times the two schedules in alternating blocks (5 each, each a fifth of the variant's measuring time), so drift
+   * of the machine's speed falls on both.
    */
   private Comparison compare(Schedule rules, Schedule tuned) {
     try (CompiledModel a = compilation.target().load(rules, compilation.info(), compilation.options(), settings.threads());
@@ -187,11 +189,11 @@ public final class Tuner {
       float[] outA = a.predict(input, settings.batch()), outB = b.predict(input, settings.batch());
       warmUp(a);
       warmUp(b);
-      int blocks = 5, n = settings.runs();
-      Timings ta = new Timings(a, blocks * n), tb = new Timings(b, blocks * n);
+      int blocks = 5;
+      Timings ta = new Timings(a), tb = new Timings(b);
       for (int k = 0; k < blocks; k++) {
-        for (int i = 0; i < n; i++) ta.run();
-        for (int i = 0; i < n; i++) tb.run();
+        ta.run(settings.runs(), settings.measureMillis() / blocks);
+        tb.run(settings.runs(), settings.measureMillis() / blocks);
       }
       Comparison c = new Comparison(ta.totalMs(), tb.totalMs(), ta.measured(outA), tb.measured(outB));
       log.printf(Locale.ROOT, "  %-48s %9.3f ms -> %.3f ms (%.3fx)%n", "rules, tuned alternating", c.rulesMs(), c.tunedMs(), c.tunedMs() / c.rulesMs());
@@ -203,42 +205,42 @@ public final class Tuner {
   /** The whole-call and per-layer times of a model's timed calls. */
   private final class Timings {
     private final CompiledModel m;
-    private final long[] total;
-    private final long[][] layers;
-    private int runs;
+    private final List<Long> total = new ArrayList<>();
+    private final List<long[]> layers = new ArrayList<>();
     private long[] before;
 
-    Timings(CompiledModel m, int capacity) {
+    Timings(CompiledModel m) {
       this.m = m;
-      total = new long[capacity];
-      layers = new long[capacity][];
       before = m.layerNanos();
     }
 
-    void run() {
-      long t0 = System.nanoTime();
-      m.predict(input, settings.batch());
-      total[runs] = System.nanoTime() - t0;
-      long[] after = m.layerNanos();
-      layers[runs] = new long[after.length];
-      for (int i = 0; i < after.length; i++) layers[runs][i] = after[i] - before[i];
-      before = after;
-      runs++;
+    /** Timed calls until there are {@code runs} more and {@code millis} have passed. */
+    void run(int runs, long millis) {
+      long until = System.nanoTime() + millis * 1_000_000L;
+      for (int r = 0; r < runs || System.nanoTime() < until; r++) {
+        long t0 = System.nanoTime();
+        m.predict(input, settings.batch());
+        total.add(System.nanoTime() - t0);
+        long[] after = m.layerNanos(), diff = new long[after.length];
+        for (int i = 0; i < after.length; i++) diff[i] = after[i] - before[i];
+        layers.add(diff);
+        before = after;
+      }
     }
 
     double totalMs() {
-      return median(Arrays.copyOf(total, runs)) / 1e6;
+      return median(total.stream().mapToLong(Long::longValue).toArray()) / 1e6;
     }
 
     Measured measured(float[] output) {
       List<String> names = m.layers();
-      if (names.isEmpty() || Arrays.stream(layers[0]).allMatch(t -> t == 0)) {
+      if (names.isEmpty() || Arrays.stream(layers.getFirst()).allMatch(t -> t == 0)) {
         throw new IllegalStateException("the model counts no layer times: load it with -D" + CompiledModel.PROFILE_PROPERTY + "=true");
       }
       Map<String, Double> ms = new LinkedHashMap<>();
       for (int i = 0; i < names.size(); i++) {
-        long[] times = new long[runs];
-        for (int r = 0; r < runs; r++) times[r] = layers[r][i];
+        int k = i;
+        long[] times = layers.stream().mapToLong(run -> run[k]).toArray();
         ms.put(names.get(i), median(times) / 1e6);
       }
       return new Measured(ms, output);

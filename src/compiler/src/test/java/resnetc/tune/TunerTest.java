@@ -108,7 +108,7 @@ class TunerTest {
     Path record = tmp.resolve("resnet20.tuning");
     var v4 = new Tuning.Section("resnet20", "native", "x86-64-v4", 16, 2, 1, "another machine", Map.of("layer3.1.conv1", new Tuning.Choice(true, 8, 1, 1)));
     Files.writeString(record, Tuning.none().with(v4).text());
-    String out = resnetc("tune", RESNET20.toString(), "--cpu", "x86-64-v3", "--threads", "1", "--rounds", "1", "--runs", "1", "--warmup-ms", "0",
+    String out = resnetc("tune", RESNET20.toString(), "--cpu", "x86-64-v3", "--threads", "1", "--rounds", "1", "--runs", "1", "--measure-ms", "0", "--warmup-ms", "0",
         "-o", record.toString());
     assertTrue(out.contains("tuning resnet20 for x86-64-v3"), out);
     assertTrue(out.contains("rules, tuned alternating"), out);
