@@ -61,6 +61,14 @@ public interface CompiledModel extends AutoCloseable {
     return "";
   }
 
+  /**
+   * How many images of a batch go through the layers together on this machine: a larger batch runs as several
+   * passes, each small enough for the cache ({@code Integer.MAX_VALUE}: the whole batch at once).
+   */
+  default int imagesPerPass() {
+    return Integer.MAX_VALUE;
+  }
+
   /** Layer names in execution order, for profiles (see {@link Profile}). */
   default List<String> layers() {
     return List.of();

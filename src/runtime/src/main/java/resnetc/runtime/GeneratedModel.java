@@ -2,7 +2,6 @@ package resnetc.runtime;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLongArray;
 
@@ -17,6 +16,11 @@ public abstract class GeneratedModel implements CompiledModel {
   protected final ThreadTeam team;
   private final Workspace work;
   private final AtomicLongArray nanos;
+  /** Images per pass through the layers (see {@link #imagesPerPass(long, CpuCaches, String)}). */
+  private final int imagesPerPass;
+
+  /** The system property that sets the images per pass ({@code all}: the whole batch at once). */
+  public static final String IMAGES_PER_PASS_PROPERTY = "resnetc.imagesPerPass";
 
   protected GeneratedModel(ModelDescriptor model, int threads) {
     this.model = model;
@@ -24,6 +28,38 @@ public abstract class GeneratedModel implements CompiledModel {
     // as many spare buffer sets as threads: a server runs that many calls at once when busy (ThreadTeam.onCallerOnly)
     this.work = new Workspace(model.arena(), model.arenaSlack(), model.scratch(), model.maxBatch(), threads);
     this.nanos = new AtomicLongArray(model.layers().size());
+    this.imagesPerPass = imagesPerPass(4 * (model.arena() + model.scratch()), CpuCaches.here(), System.getProperty(IMAGES_PER_PASS_PROPERTY));
+  }
+
+  /**
+   * How many images of a batch go through the layers together. Each step runs over all the images of a pass before
+   * the next step, so a pass's activations and scratch should stay in the cache: a batch whose working set is
+   * larger runs as consecutive passes of at most this many images (outputs unchanged bit for bit: no image's sums
+   * depend on the others). The budget is a quarter of the L3 (on a 2-core Zen 4 VM with a 32 MB L3, ResNet-20 with
+   * Winograd, 730 KB per image, ran 0.83 ms per image in passes of 8 or 16 images, 0.98 at 32 and 1.26 at 64). A
+   * model whose single image already exceeds half the budget (ResNet-50 at 224x224) runs the whole batch at once, so
+   * its weight-heavy layers read each weight once per batch. {@code override} ({@code -Dresnetc.imagesPerPass}): a
+   * positive count, or {@code all}.
+   */
+  static int imagesPerPass(long bytesPerImage, CpuCaches caches, String override) {
+    if (override != null && !override.isBlank()) {
+      if (override.strip().equals("all")) return Integer.MAX_VALUE;
+      try {
+        int n = Integer.parseInt(override.strip());
+        if (n >= 1) return n;
+      } catch (NumberFormatException e) {
+        // below
+      }
+      throw new IllegalArgumentException("-D" + IMAGES_PER_PASS_PROPERTY + " must be a positive number or 'all', got '" + override + "'");
+    }
+    long budget = caches.l3Bytes() / 4;
+    if (budget <= 0 || 2 * bytesPerImage > budget) return Integer.MAX_VALUE;
+    return (int) Math.min(Integer.MAX_VALUE, budget / Math.max(1, bytesPerImage));
+  }
+
+  @Override
+  public final int imagesPerPass() {
+    return imagesPerPass;
   }
 
   /**
@@ -35,11 +71,16 @@ public abstract class GeneratedModel implements CompiledModel {
   @Override
   public final float[] predict(float[] x, int n) {
     CompiledModel.checkInput(this, x.length, n);
-    Workspace.Buffers b = work.take(n);
-    System.arraycopy(x, 0, b.a(), Math.toIntExact(model.input() * n), x.length);
-    forward(b.a(), b.s(), n);
-    int out = Math.toIntExact(model.output() * n);
-    float[] y = Arrays.copyOfRange(b.a(), out, out + model.classes() * n);
+    work.checkBatch(n);
+    float[] y = new float[n * model.classes()];
+    int per = Math.min(n, imagesPerPass), size = inputSize(), classes = model.classes();
+    Workspace.Buffers b = work.take(per);
+    for (int at = 0; at < n; at += per) {
+      int k = Math.min(per, n - at);
+      System.arraycopy(x, at * size, b.a(), Math.toIntExact(model.input() * k), k * size);
+      forward(b.a(), b.s(), k);
+      System.arraycopy(b.a(), Math.toIntExact(model.output() * k), y, at * classes, k * classes);
+    }
     work.give(b);
     return y;
   }
@@ -47,10 +88,15 @@ public abstract class GeneratedModel implements CompiledModel {
   @Override
   public final void predict(MemorySegment input, MemorySegment output, int n) {
     CompiledModel.checkSegments(this, input, output, n);
-    Workspace.Buffers b = work.take(n);
-    MemorySegment.copy(input, ValueLayout.JAVA_FLOAT, 0, b.a(), Math.toIntExact(model.input() * n), n * inputSize());
-    forward(b.a(), b.s(), n);
-    MemorySegment.copy(b.a(), Math.toIntExact(model.output() * n), output, ValueLayout.JAVA_FLOAT, 0, n * model.classes());
+    work.checkBatch(n);
+    int per = Math.min(n, imagesPerPass), size = inputSize(), classes = model.classes();
+    Workspace.Buffers b = work.take(per);
+    for (int at = 0; at < n; at += per) {
+      int k = Math.min(per, n - at);
+      MemorySegment.copy(input, ValueLayout.JAVA_FLOAT, 4L * at * size, b.a(), Math.toIntExact(model.input() * k), k * size);
+      forward(b.a(), b.s(), k);
+      MemorySegment.copy(b.a(), Math.toIntExact(model.output() * k), output, ValueLayout.JAVA_FLOAT, 4L * at * classes, k * classes);
+    }
     work.give(b);
   }
 

@@ -60,14 +60,19 @@ public final class Workspace {
    * @throws IllegalArgumentException before allocating anything, when {@code n} is above {@link #maxBatch()}
    */
   public Buffers take(int n) {
-    if (n < 1 || n > maxBatch) {
-      throw new IllegalArgumentException("batch " + n + " is out of range: a model runs 1 to " + maxBatch
-          + " images per call (its activation arena must fit one Java array); split the input into smaller batches");
-    }
+    checkBatch(n);
     for (Buffers b : spare) {
       if (b.batch() == n && spare.removeFirstOccurrence(b)) return b;
     }
     return new Buffers(n, new float[(int) (arenaPerImage * n + slack)], new float[(int) (scratchPerImage * n)]);
+  }
+
+  /** Checks a call's batch before anything is allocated. */
+  public void checkBatch(int n) {
+    if (n < 1 || n > maxBatch) {
+      throw new IllegalArgumentException("batch " + n + " is out of range: a model runs 1 to " + maxBatch
+          + " images per call (its activation arena must fit one Java array); split the input into smaller batches");
+    }
   }
 
   /** Keeps {@code b} for a later call, the most recent first; drops the oldest beyond {@code spares}. */

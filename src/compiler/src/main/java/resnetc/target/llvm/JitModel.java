@@ -32,6 +32,7 @@ final class JitModel implements CompiledModel {
   @Override public int threads() { return model.threads(); }
   @Override public String backend() { return model.backend(); }
   @Override public String isa() { return model.isa(); }
+  @Override public int imagesPerPass() { return model.imagesPerPass(); }
 
   @Override
   public void close() {
