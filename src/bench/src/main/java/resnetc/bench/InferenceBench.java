@@ -30,9 +30,9 @@ import resnetc.weights.RandomWeights;
  * One prediction of a batch, per backend, on identical deterministic weights (seed 1, batch norm calibrated).
  * {@code reference} is the interpreter on the unoptimized graph; {@code java} the Java backend with the Vector API;
  * {@code java-narrow} the same class with 8-float vectors forced; {@code java-scalar} on its scalar path. {@code native}
- * runs the LLVM kernels from the shared library a native jar carries, compiled for this machine's CPU
- * ({@code --cpu native}); {@code native-v3} the same for the portable default, x86-64-v3; {@code native-jit} from
- * the in-process ORC JIT (host CPU).
+ * runs the LLVM kernels of a native jar as {@code compile} makes it by default (x86-64-v4 and x86-64-v3 libraries,
+ * the best this CPU runs chosen at load); {@code native-host} compiled for this machine's CPU ({@code --cpu
+ * native}); {@code native-v3} x86-64-v3 only; {@code native-jit} the default's first CPU from the in-process ORC JIT.
  * {@code ort} is ONNX Runtime (CPU provider, optimization level ALL, as many intra-op threads as ours) on the
  * model {@code resnetc export-onnx} writes from the same weights. Reports time per batch; {@link Table} divides by
  * the batch.
@@ -98,10 +98,15 @@ public class InferenceBench {
       }
       return;
     }
-    // java, java-narrow (8-float vectors forced), java-scalar; native (this machine's CPU), native-v3 (x86-64-v3),
-    // native-jit: the code a jar runs, through the same driver as the CLI
+    // java, java-narrow (8-float vectors forced), java-scalar; native (the default compile: x86-64-v4 and v3, the jar
+    // runs the best this CPU has), native-host (--cpu native: this CPU as LLVM names it), native-v3 (x86-64-v3 only),
+    // native-jit (the default's first CPU in process): the code a jar runs, through the same driver as the CLI
     String target = backend.startsWith("native") ? "native" : "java";
-    List<String> cpus = target.equals("java") ? List.of() : List.of(backend.equals("native-v3") ? "x86-64-v3" : "native");
+    List<String> cpus = switch (backend) {
+      case "native-host" -> List.of("native");
+      case "native-v3" -> List.of("x86-64-v3");
+      default -> List.of();
+    };
     var options = CodegenOptions.defaults().withTarget(target).withCpus(cpus);
     if (!tuning.isEmpty()) options = options.withTuning(resnetc.schedule.Tuning.read(root().resolve(tuning)));
     var compilation = Driver.compile(l, weighted, options);
