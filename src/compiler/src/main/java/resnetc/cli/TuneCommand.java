@@ -65,6 +65,10 @@ final class TuneCommand implements Callable<Integer> {
       description = "what a candidate must save on a layer to replace the current choice, as a fraction (default ${DEFAULT-VALUE})")
   double minGain;
 
+  @Option(names = "--moves", paramLabel = "MOVE", split = ",",
+      description = "the moves to try, all by default: other-algorithm, half-channels, fewer-vectors, more-vectors, half-bands, twice-bands, one-band")
+  java.util.List<String> moves = new java.util.ArrayList<>(resnetc.schedule.TuningSpace.MOVES);
+
   @Mixin OptOptions opt = new OptOptions();
 
   @Mixin CodegenMixin codegen = new CodegenMixin();
@@ -78,6 +82,7 @@ final class TuneCommand implements Callable<Integer> {
     if (!(minGain >= 0 && minGain < 1)) throw new Main.UserError("--min-gain must be at least 0 and below 1, got " + minGain);
     if (Files.isDirectory(output)) throw new Main.UserError("--output " + output + " is a directory");
     Tuning record = Files.exists(output) ? CodegenMixin.read(output) : Tuning.none();
+    var settings = new Tuner.Settings(n, batch, runs, measureMillis, warmupMillis != null ? warmupMillis : backend.equals("java") ? 2000 : 300, rounds, minGain, moves);
     PrintWriter out = cmd.commandLine().getOut();
     long t0 = System.nanoTime();
     Frontend.Loaded l = preprocess.load(spec);
@@ -87,7 +92,6 @@ final class TuneCommand implements Callable<Integer> {
     var target = Targets.get(backend);
     Driver.Compilation c = Driver.compile(l, g, codegen.options(backend, null, null), opt.compiledPipeline(),
         opt.instruments(target.legalization(), cmd.commandLine().getErr()));
-    var settings = new Tuner.Settings(n, batch, runs, measureMillis, warmupMillis != null ? warmupMillis : backend.equals("java") ? 2000 : 300, rounds, minGain);
     String machine = machine();
     String previous = System.setProperty(CompiledModel.PROFILE_PROPERTY, "true");
     int tuned = 0;

@@ -54,7 +54,14 @@ public final class TuningSpace {
     return java.util.Collections.unmodifiableMap(rules);
   }
 
-  /** The moves from {@code current} (a choice per conv), each with the convs it changes; moves that change none are left out. */
+  /** Every move's name, in the order they are tried. */
+  public static final List<String> MOVES = List.of("other-algorithm", "half-channels", "fewer-vectors", "more-vectors", "half-bands", "twice-bands",
+      "one-band");
+
+  /**
+   * The moves from {@code current} (a choice per conv), each with the convs it changes; moves that change none are
+   * left out.
+   */
   public List<Variant> variants(Map<String, Tuning.Choice> current) {
     List<Variant> out = new ArrayList<>();
     add(out, current, "other-algorithm", (layer, c) -> {

@@ -38,9 +38,15 @@ public final class Tuner {
    * @param warmupMillis untimed calls first, for at least this long (the JVM compiles a Java model meanwhile)
    * @param rounds rounds of moves
    * @param minGain fraction a variant must save on a layer to replace the current choice (noise is a few percent)
+   * @param moves the moves to try (names of {@link TuningSpace#MOVES})
    */
-  public record Settings(int threads, int batch, int runs, int measureMillis, int warmupMillis, int rounds, double minGain) {
+  public record Settings(int threads, int batch, int runs, int measureMillis, int warmupMillis, int rounds, double minGain, List<String> moves) {
     public Settings {
+      moves = List.copyOf(moves);
+      for (String m : moves) {
+        if (!TuningSpace.MOVES.contains(m)) throw new IllegalArgumentException("unknown move '" + m + "' (moves: " + String.join(", ", TuningSpace.MOVES) + ")");
+      }
+      if (moves.isEmpty()) throw new IllegalArgumentException("tuning needs at least one move (" + String.join(", ", TuningSpace.MOVES) + ")");
       if (threads < 1 || batch < 1 || runs < 1 || measureMillis < 0 || warmupMillis < 0 || rounds < 1 || minGain < 0 || minGain >= 1) {
         throw new IllegalArgumentException("tuning settings out of range: threads, batch, runs and rounds must be positive");
       }
@@ -92,51 +98,55 @@ public final class Tuner {
     log.printf(Locale.ROOT, "tuning %s for %s (%s): %d convs, %d thread(s), batch %d%n", rules.model(), cpu.name(), machine, current.size(),
         settings.threads(), settings.batch());
 
-    Measured base = measure(rules, "rules");
-    Map<String, Double> best = new LinkedHashMap<>();
-    for (String layer : current.keySet()) best.put(layer, base.layerMs(layer));
-    int measured = 1;
-    for (int round = 1; round <= settings.rounds(); round++) {
-      Map<String, Tuning.Choice> start = new LinkedHashMap<>(current);
-      for (TuningSpace.Variant v : space.variants(start)) {
-        Map<String, Tuning.Choice> trial = new LinkedHashMap<>(start);
-        trial.putAll(v.choices());
-        Measured m = measure(plan(rules, cpu, mode, trial, space), "round " + round + " " + v.move() + " (" + v.choices().size() + " convs)");
-        measured++;
-        for (String layer : v.choices().keySet()) {
-          double ms = m.layerMs(layer);
-          if (ms < best.get(layer) * (1 - settings.minGain())) {
-            best.put(layer, ms);
-            current.put(layer, v.choices().get(layer));
+    // The rules' model stays loaded: the first measurement and every comparison time it.
+    try (CompiledModel rulesModel = load(rules)) {
+      Measured base = measure(rulesModel, "rules");
+      Map<String, Double> best = new LinkedHashMap<>();
+      for (String layer : current.keySet()) best.put(layer, base.layerMs(layer));
+      int measured = 1;
+      for (int round = 1; round <= settings.rounds(); round++) {
+        Map<String, Tuning.Choice> start = new LinkedHashMap<>(current);
+        for (TuningSpace.Variant v : space.variants(start)) {
+          if (!settings.moves().contains(v.move())) continue;
+          Map<String, Tuning.Choice> trial = new LinkedHashMap<>(start);
+          trial.putAll(v.choices());
+          Measured m = measure(plan(rules, cpu, mode, trial, space), "round " + round + " " + v.move() + " (" + v.choices().size() + " convs)");
+          measured++;
+          for (String layer : v.choices().keySet()) {
+            double ms = m.layerMs(layer);
+            if (ms < best.get(layer) * (1 - settings.minGain())) {
+              best.put(layer, ms);
+              current.put(layer, v.choices().get(layer));
+            }
           }
         }
       }
-    }
 
-    // Confirm: the winners were picked as the least of several noisy times, so each is timed again beside the
-    // rules' choice, the two models alternating; a conv keeps its winner only if it is faster there too.
-    Comparison check = compare(rules, plan(rules, cpu, mode, current, space));
-    Map<String, Tuning.Choice> confirmed = new LinkedHashMap<>();
-    space.rules().forEach((layer, r) -> {
-      Tuning.Choice c = current.get(layer);
-      boolean faster = check.tuned().layerMs(layer) < check.rules().layerMs(layer) * (1 - settings.minGain());
-      confirmed.put(layer, c.equals(r) || !faster ? r : c);
-    });
-    Comparison whole = confirmed.equals(current) ? check : compare(rules, plan(rules, cpu, mode, confirmed, space));
-    double difference = maxDifference(base.output(), whole.tuned().output());
-    if (difference > MAX_RELATIVE_DIFFERENCE) {
-      throw new IllegalStateException("the tuned schedule's outputs differ from the rules' by " + difference + " of the largest output: a bug, please report it");
+      // Confirm: the winners were picked as the least of several noisy times, so each is timed again beside the
+      // rules' choice, the two models alternating; a conv keeps its winner only if it is faster there too.
+      Comparison check = compare(rulesModel, plan(rules, cpu, mode, current, space));
+      Map<String, Tuning.Choice> confirmed = new LinkedHashMap<>();
+      space.rules().forEach((layer, r) -> {
+        Tuning.Choice c = current.get(layer);
+        boolean faster = check.tuned().layerMs(layer) < check.rules().layerMs(layer) * (1 - settings.minGain());
+        confirmed.put(layer, c.equals(r) || !faster ? r : c);
+      });
+      Comparison whole = confirmed.equals(current) ? check : compare(rulesModel, plan(rules, cpu, mode, confirmed, space));
+      double difference = maxDifference(base.output(), whole.tuned().output());
+      if (difference > MAX_RELATIVE_DIFFERENCE) {
+        throw new IllegalStateException("the tuned schedule's outputs differ from the rules' by " + difference + " of the largest output: a bug, please report it");
+      }
+      boolean keep = whole.tunedMs() < whole.rulesMs();
+      List<LayerResult> layers = new ArrayList<>();
+      Map<String, Tuning.Choice> kept = new LinkedHashMap<>();
+      space.rules().forEach((layer, r) -> {
+        Tuning.Choice c = keep ? confirmed.get(layer) : r;
+        layers.add(new LayerResult(layer, r, whole.rules().layerMs(layer), c, (keep ? whole.tuned() : whole.rules()).layerMs(layer)));
+        if (!c.equals(r)) kept.put(layer, c);
+      });
+      var section = new Tuning.Section(rules.model(), target.name(), cpu.name(), cpu.lanes(), settings.threads(), settings.batch(), machine, kept);
+      return new Result(section, layers, whole.rulesMs(), whole.tunedMs(), measured, difference);
     }
-    boolean keep = whole.tunedMs() < whole.rulesMs();
-    List<LayerResult> layers = new ArrayList<>();
-    Map<String, Tuning.Choice> kept = new LinkedHashMap<>();
-    space.rules().forEach((layer, r) -> {
-      Tuning.Choice c = keep ? confirmed.get(layer) : r;
-      layers.add(new LayerResult(layer, r, whole.rules().layerMs(layer), c, (keep ? whole.tuned() : whole.rules()).layerMs(layer)));
-      if (!c.equals(r)) kept.put(layer, c);
-    });
-    var section = new Tuning.Section(rules.model(), target.name(), cpu.name(), cpu.lanes(), settings.threads(), settings.batch(), machine, kept);
-    return new Result(section, layers, whole.rulesMs(), whole.tunedMs(), measured, difference);
   }
 
   /** The schedule with {@code choices} where they differ from the rules'. */
@@ -159,16 +169,24 @@ public final class Tuner {
     }
   }
 
+  private CompiledModel load(Schedule s) {
+    return compilation.target().load(s, compilation.info(), compilation.options(), settings.threads());
+  }
+
   private Measured measure(Schedule s, String what) {
-    try (CompiledModel m = compilation.target().load(s, compilation.info(), compilation.options(), settings.threads())) {
-      float[] output = m.predict(input, settings.batch());
-      warmUp(m);
-      Timings t = new Timings(m);
-      t.run(settings.runs(), settings.measureMillis());
-      log.printf(Locale.ROOT, "  %-48s %9.3f ms%n", what, t.totalMs());
-      log.flush();
-      return t.measured(output);
+    try (CompiledModel m = load(s)) {
+      return measure(m, what);
     }
+  }
+
+  private Measured measure(CompiledModel m, String what) {
+    float[] output = m.predict(input, settings.batch());
+    warmUp(m);
+    Timings t = new Timings(m);
+    t.run(settings.runs(), settings.measureMillis());
+    log.printf(Locale.ROOT, "  %-48s %9.3f ms%n", what, t.totalMs());
+    log.flush();
+    return t.measured(output);
   }
 
   private void warmUp(CompiledModel m) {
@@ -183,9 +201,8 @@ public final class Tuner {
    * Times the two schedules in alternating blocks (5 each, each a fifth of the variant's measuring time), so drift
    * of the machine's speed falls on both.
    */
-  private Comparison compare(Schedule rules, Schedule tuned) {
-    try (CompiledModel a = compilation.target().load(rules, compilation.info(), compilation.options(), settings.threads());
-         CompiledModel b = compilation.target().load(tuned, compilation.info(), compilation.options(), settings.threads())) {
+  private Comparison compare(CompiledModel a, Schedule tuned) {
+    try (CompiledModel b = load(tuned)) {
       float[] outA = a.predict(input, settings.batch()), outB = b.predict(input, settings.batch());
       warmUp(a);
       warmUp(b);
