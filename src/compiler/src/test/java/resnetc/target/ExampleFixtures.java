@@ -34,6 +34,15 @@ public final class ExampleFixtures {
     }
   }
 
+  /**
+   * The examples the backends' numeric tests run: every one but ResNet-101, whose layers (bottleneck blocks of the
+   * same widths, planes and strides, the same tiles and Winograd choices) ResNet-152 has all of, in more blocks;
+   * the cheap structural tests and the ONNX round trip still take every example.
+   */
+  public static Stream<Path> distinctExamples() throws IOException {
+    return examples().filter(p -> !p.getFileName().toString().equals("resnet101.resnet"));
+  }
+
   /** The fixture of an example: random weights from seed 11, batch 3 (CIFAR) or 2 (ImageNet at 64x64), input seed 5. */
   public static Fixture of(Path spec) {
     return FIXTURES.computeIfAbsent(spec, ExampleFixtures::make);

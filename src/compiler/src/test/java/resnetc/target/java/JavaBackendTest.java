@@ -40,7 +40,7 @@ class JavaBackendTest {
    * PipelineEquivalenceTest's business), vector path on every example, scalar path on the CIFAR ones.
    */
   @ParameterizedTest
-  @MethodSource("resnetc.target.ExampleFixtures#examples")
+  @MethodSource("resnetc.target.ExampleFixtures#distinctExamples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
     var f = ExampleFixtures.of(spec);
     var c = TestTargets.spec(f.loaded(), f.weighted(), "java");

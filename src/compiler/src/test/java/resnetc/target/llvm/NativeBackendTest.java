@@ -42,7 +42,7 @@ class NativeBackendTest {
   }
 
   @ParameterizedTest
-  @MethodSource("resnetc.target.ExampleFixtures#examples")
+  @MethodSource("resnetc.target.ExampleFixtures#distinctExamples")
   void matchesTheInterpreterWithRandomWeights(Path spec) {
     var f = ExampleFixtures.of(spec);
     try (CompiledModel m = TestTargets.spec(f.loaded(), f.weighted(), "native", "x86-64-v3").load(2)) {
