@@ -2,7 +2,6 @@ package resnetc.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,6 +18,7 @@ import resnetc.Frontend;
 import resnetc.check.Model;
 import resnetc.ir.Tensor;
 import resnetc.recover.SpecRecovery;
+import resnetc.runtime.AtomicFile;
 import resnetc.weights.SafeTensorsWriter;
 
 @Command(name = "import", description = {
@@ -59,12 +59,12 @@ final class ImportCommand implements Callable<Integer> {
           + ". It still compiles as it is: resnetc compile " + model + " -o model.jar");
     }
     if (weightsOut != null) {
-      AtomicFiles.write(weightsOut, temp -> SafeTensorsWriter.write(temp, r.weights(), null));
+      SafeTensorsWriter.write(weightsOut, r.weights(), null); // written whole or not at all
       long values = r.weights().values().stream().mapToLong(t -> t.data().length).sum();
       out.printf(Locale.ROOT, "weights: %s (%d tensors, %d bytes)%n", weightsOut, r.weights().size(), Files.size(weightsOut));
       if (values == 0) out.println("note: the model has no weights");
     }
-    AtomicFiles.write(output, temp -> Files.writeString(temp, r.spec(), StandardCharsets.UTF_8));
+    AtomicFile.writeString(output, r.spec());
     out.println("spec: " + output + " (" + describe(r.model()) + ")");
     return 0;
   }

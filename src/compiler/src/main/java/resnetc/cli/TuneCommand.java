@@ -69,6 +69,9 @@ final class TuneCommand implements Callable<Integer> {
       description = "the moves to try, all by default: other-algorithm, half-channels, fewer-vectors, more-vectors, half-bands, twice-bands, one-band")
   java.util.List<String> moves = new java.util.ArrayList<>(resnetc.schedule.TuningSpace.MOVES);
 
+  @Option(names = "--allow-non-finite", description = "load weights that hold NaN or infinite values (refused otherwise)")
+  boolean allowNonFinite;
+
   @Mixin OptOptions opt = new OptOptions();
 
   @Mixin CodegenMixin codegen = new CodegenMixin();
@@ -88,7 +91,7 @@ final class TuneCommand implements Callable<Integer> {
     Frontend.Loaded l = preprocess.load(spec);
     Graph g = weights.seed == null && weights.file == null && l.specWeights() == null && !l.graph().hasWeights()
         ? resnetc.weights.RandomWeights.generate(l.graph(), 1) // timing does not depend on the values
-        : RunCommand.weights(l, weights, true, cmd.commandLine().getErr());
+        : RunCommand.weights(l, weights, allowNonFinite, cmd.commandLine().getErr());
     var target = Targets.get(backend);
     Driver.Compilation c = Driver.compile(l, g, codegen.options(backend, null, null), opt.compiledPipeline(),
         opt.instruments(target.legalization(), cmd.commandLine().getErr()));

@@ -229,30 +229,37 @@ public final class Scheduler {
     steps.add(new Step.Conv(n.name(), 2 * Summary.macs(g, n), c, h, w, o, oh, ow, k, s, groups, f.relu(), f.residual(),
         res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
         res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, pack, bOff,
-        t, bands(n, chosen, positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1, chosen != null));
+        t, bands(chosen, positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1, chosen != null));
   }
 
-  /** The tuned tile of conv {@code n}, checked against the conv and the CPU, or the rule's ({@link #tile}). */
+  /** The tuned tile of conv {@code n}, checked against the conv and the CPU ({@link #misfit}), or the rule's ({@link #tile}). */
   private Step.Tile tile(Node n, Tuning.Choice chosen, int og, int positions) {
     if (chosen == null) return tile(og, positions, cpu);
-    int r = chosen.r(), v = chosen.v();
-    String why = null;
-    if (r > cpu.maxTileChannels() || Integer.bitCount(r) != 1) why = "R must be a power of two up to " + cpu.maxTileChannels() + " on " + cpu.name();
-    else if (og % r != 0) why = "R must divide the " + og + " output channels per group";
-    else if (cpu.tilesWholePacks() && r != pack(og)) why = "the " + cpu.name() + " target tiles whole packs of " + pack(og) + " channels";
-    else if ((r + 1) * v > cpu.registers() - 1) why = "R x V accumulators, V inputs and a weight must fit " + cpu.registers() + " registers";
-    else if (v > Math.ceilDiv(positions, cpu.lanes())) why = "the conv has only " + Math.ceilDiv(positions, cpu.lanes()) + " vector(s) of positions";
-    if (why != null) throw new IllegalArgumentException("the tuning record's tile " + r + "x" + v + " for %" + n.name() + " does not fit: " + why);
-    return new Step.Tile(r, v, cpu.lanes());
+    String why = misfit(chosen, og, positions, cpu);
+    if (why != null) throw new IllegalArgumentException("the tuning record's '" + chosen.text() + "' for %" + n.name() + " does not fit: " + why);
+    return new Step.Tile(chosen.r(), chosen.v(), cpu.lanes());
   }
 
-  /** The tuned bands of conv {@code n}, at most one per position tile, or the rule's. */
-  private int bands(Node n, Tuning.Choice chosen, int positionTiles, int channelTiles) {
-    if (chosen == null) return bands(positionTiles, channelTiles);
-    if (chosen.bands() > positionTiles) {
-      throw new IllegalArgumentException("the tuning record's bands=" + chosen.bands() + " for %" + n.name() + " exceed its " + positionTiles + " position tiles");
-    }
-    return chosen.bands();
+  /** The tuned bands of conv {@code n} (checked with its tile), or the rule's. */
+  private int bands(Tuning.Choice chosen, int positionTiles, int channelTiles) {
+    return chosen == null ? bands(positionTiles, channelTiles) : chosen.bands();
+  }
+
+  /**
+   * Why a tuned tile and split does not fit a conv of {@code og} output channels per group over {@code positions}
+   * flat positions on {@code cpu}, or null when it does: the register tile must fit the registers and divide the
+   * channels (whole packs where the target needs them), and there must be a position tile per band.
+   */
+  static String misfit(Tuning.Choice c, int og, int positions, CpuModel cpu) {
+    int r = c.r(), v = c.v(), vectors = Math.ceilDiv(positions, cpu.lanes());
+    if (r > cpu.maxTileChannels() || Integer.bitCount(r) != 1) return "R must be a power of two up to " + cpu.maxTileChannels() + " on " + cpu.name();
+    if (og % r != 0) return "R must divide the " + og + " output channels per group";
+    if (cpu.tilesWholePacks() && r != pack(og)) return "the " + cpu.name() + " target tiles whole packs of " + pack(og) + " channels";
+    if ((r + 1) * v > cpu.registers() - 1) return "R x V accumulators, V inputs and a weight must fit " + cpu.registers() + " registers";
+    if (v > vectors) return "the conv has only " + vectors + " vector(s) of positions";
+    int tiles = Math.ceilDiv(positions, v * cpu.lanes());
+    if (c.bands() > tiles) return "more bands than its " + tiles + " position tiles";
+    return null;
   }
 
   /**
@@ -284,7 +291,7 @@ public final class Scheduler {
     int channelTiles = 16 * o / t.r();
     steps.add(new Step.Conv(n.name(), 0, 16 * c, 1, tp, 16 * o, 1, tp, 1, 1, 16, false, Op.FusedConv.Residual.NONE,
         -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, pack, zero, t,
-        bands(n, chosen, Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize, chosen != null));
+        bands(chosen, Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize, chosen != null));
     long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
     steps.add(new Step.WinogradOutput(n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
         bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));

@@ -54,7 +54,16 @@ public record Tuning(List<Section> sections) {
 
     /** Whether this section is for {@code cpu} on {@code target}. */
     public boolean matches(String target, CpuModel cpu) {
-      return this.target.equals(target) && this.cpu.equals(cpu.name()) && lanes == cpu.lanes();
+      return key().equals(key(target, cpu.name(), cpu.lanes()));
+    }
+
+    /** What a record holds one section of at most: target, CPU name and vector width. */
+    public String key() {
+      return key(target, cpu, lanes);
+    }
+
+    static String key(String target, String cpu, int lanes) {
+      return target + " " + cpu + " lanes=" + lanes;
     }
 
     public String header() {
@@ -81,7 +90,7 @@ public record Tuning(List<Section> sections) {
     List<Section> out = new ArrayList<>();
     boolean replaced = false;
     for (Section old : sections) {
-      if (old.target.equals(s.target) && old.cpu.equals(s.cpu) && old.lanes == s.lanes) {
+      if (old.key().equals(s.key())) {
         out.add(s);
         replaced = true;
       } else {
@@ -125,11 +134,8 @@ public record Tuning(List<Section> sections) {
         if (line == null) break;
         header = new String[] {h.group(1), h.group(2), h.group(3), h.group(4), h.group(5), h.group(6), h.group(7)};
         choices = new LinkedHashMap<>();
-        for (Section s : sections) {
-          if (s.target.equals(header[1]) && s.cpu.equals(header[2]) && s.lanes == Integer.parseInt(header[3])) {
-            throw new IllegalArgumentException(where(source, i) + "a second section for " + header[1] + " " + header[2] + " lanes=" + header[3]);
-          }
-        }
+        String key = Section.key(header[1], header[2], Integer.parseInt(header[3]));
+        if (sections.stream().anyMatch(s -> s.key().equals(key))) throw new IllegalArgumentException(where(source, i) + "a second section for " + key);
         continue;
       }
       Matcher c = CHOICE.matcher(line);

@@ -96,15 +96,10 @@ public final class TuningSpace {
     return fit(layer, new Tuning.Choice(c.winograd(), r, nv, Scheduler.bands(positionTiles, g.og() / r)));
   }
 
-  /** {@code c} when it fits the conv and the CPU, else null (the scheduler's checks). */
+  /** {@code c} when it fits the conv and the CPU, else null (the scheduler's own check). */
   Tuning.Choice fit(String layer, Tuning.Choice c) {
     Geometry g = geometry(layer, c.winograd());
-    if (g == null) return null;
-    int r = c.r(), vectors = Math.ceilDiv(g.positions(), cpu.lanes());
-    boolean fits = r <= cpu.maxTileChannels() && Integer.bitCount(r) == 1 && g.og() % r == 0
-        && (!cpu.tilesWholePacks() || r == Scheduler.pack(g.og())) && (r + 1) * c.v() <= cpu.registers() - 1 && c.v() <= vectors
-        && c.bands() <= Math.ceilDiv(g.positions(), c.v() * cpu.lanes());
-    return fits ? c : null;
+    return g != null && Scheduler.misfit(c, g.og(), g.positions(), cpu) == null ? c : null;
   }
 
   private Geometry geometry(String layer, boolean isWinograd) {

@@ -55,11 +55,6 @@ public final class Numerics {
   }
 
   /**
-   * How much float rounding alone moves this graph's output: the relative error of the same graph with every conv
-   * and dense weight moved one ulp up or down at random. A pass that is exact up to rounding rounds its new weights
-   * once, so its error is of this order. Deep random-weight ResNets amplify rounding a lot (ResNet-152: ~5e-4).
-   */
-  /**
    * The error a fast path may show against the interpreter on g: {@link #TOLERANCE}, or when {@code err} exceeds
    * that, 4x the model's {@link #roundingFloor} (deep random-weight ResNets amplify any change of summation order,
    * e.g. Winograd's, past 1e-4 of their largest output).
@@ -68,6 +63,23 @@ public final class Numerics {
     return err <= TOLERANCE ? TOLERANCE : Math.max(TOLERANCE, 4 * roundingFloor(g, batch, 11));
   }
 
+  /**
+   * Checks a fast path's output against the interpreter's on g ({@link #allowedError}), prints the error after
+   * {@code what}, and returns it.
+   */
+  public static double assertWithinBound(String what, float[] actual, float[] reference, Graph g, int batch) {
+    double err = relError(actual, reference);
+    double allowed = allowedError(g, err, batch);
+    System.out.printf("%s max rel error %.2e%s%n", what, err, allowed > TOLERANCE ? String.format(" (4x rounding floor %.2e)", allowed) : "");
+    if (!(err < allowed)) throw new AssertionError(what + ": relative error " + err + ", allowed " + allowed);
+    return err;
+  }
+
+  /**
+   * How much float rounding alone moves this graph's output: the relative error of the same graph with every conv
+   * and dense weight moved one ulp up or down at random. A pass that is exact up to rounding rounds its new weights
+   * once, so its error is of this order. Deep random-weight ResNets amplify rounding a lot (ResNet-152: ~5e-4).
+   */
   public static double roundingFloor(Graph g, int batch, long seed) {
     Map<String, Tensor> constants = new LinkedHashMap<>(g.constants());
     Random r = new Random(seed);

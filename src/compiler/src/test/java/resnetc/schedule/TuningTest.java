@@ -116,19 +116,19 @@ class TuningTest {
     assertEquals("the tuning record is for model resnet56, not resnet20", refused(g, V4, section("resnet56", Map.of())));
     assertEquals("the tuning record chooses for %head.avgpool, which is not a conv of resnet20 (tune again after changing the model or its passes)",
         refused(g, V4, section("resnet20", Map.of("head.avgpool", new Tuning.Choice(false, 8, 3, 1)))));
-    assertEquals("the tuning record's tile 16x1 for %conv1 does not fit: R must be a power of two up to 8 on x86-64-v4",
+    assertEquals("the tuning record's 'direct tile=16x1 bands=1' for %conv1 does not fit: R must be a power of two up to 8 on x86-64-v4",
         refused(g, V4, one("conv1", new Tuning.Choice(false, 16, 1, 1))));
-    assertEquals("the tuning record's tile 8x2 for %conv1 does not fit: R must be a power of two up to 4 on x86-64-v3",
+    assertEquals("the tuning record's 'direct tile=8x2 bands=1' for %conv1 does not fit: R must be a power of two up to 4 on x86-64-v3",
         refused(g, V3, one("conv1", new Tuning.Choice(false, 8, 2, 1))));
-    assertEquals("the tuning record's tile 8x4 for %conv1 does not fit: R x V accumulators, V inputs and a weight must fit 32 registers",
+    assertEquals("the tuning record's 'direct tile=8x4 bands=1' for %conv1 does not fit: R x V accumulators, V inputs and a weight must fit 32 registers",
         refused(g, V4, one("conv1", new Tuning.Choice(false, 8, 4, 1))));
-    assertEquals("the tuning record's bands=40 for %conv1 exceed its 23 position tiles", refused(g, V4, one("conv1", new Tuning.Choice(false, 8, 3, 40))));
-    assertEquals("the tuning record's tile 2x6 for %layer3.1.conv1 does not fit: the conv has only 5 vector(s) of positions",
+    assertEquals("the tuning record's 'direct tile=8x3 bands=40' for %conv1 does not fit: more bands than its 23 position tiles", refused(g, V4, one("conv1", new Tuning.Choice(false, 8, 3, 40))));
+    assertEquals("the tuning record's 'direct tile=2x6 bands=1' for %layer3.1.conv1 does not fit: the conv has only 5 vector(s) of positions",
         refused(g, V4, one("layer3.1.conv1", new Tuning.Choice(false, 2, 6, 1))));
     assertEquals("the tuning record chooses Winograd for %layer2.0.conv1, which is not a 3x3 stride-1 conv Winograd applies to",
         refused(g, V4, one("layer2.0.conv1", new Tuning.Choice(true, 8, 1, 1))));
     var jvm = new Tuning.Section("resnet20", "java", "jvm", 16, 1, 1, "x", Map.of("conv1", new Tuning.Choice(false, 4, 3, 1)));
-    assertEquals("the tuning record's tile 4x3 for %conv1 does not fit: the jvm target tiles whole packs of 8 channels", refused(g, CpuModel.jvm(), jvm));
+    assertEquals("the tuning record's 'direct tile=4x3 bands=1' for %conv1 does not fit: the jvm target tiles whole packs of 8 channels", refused(g, CpuModel.jvm(), jvm));
   }
 
   private static Tuning.Section one(String layer, Tuning.Choice c) {

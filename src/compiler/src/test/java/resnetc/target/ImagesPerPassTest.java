@@ -27,6 +27,7 @@ class ImagesPerPassTest {
       assertEquals(Integer.MAX_VALUE, m.imagesPerPass());
       whole = m.predict(x, n);
     }
+    Numerics.assertWithinBound(target + " resnet20, batch " + n, whole, new resnetc.interp.Interpreter(c.graph()).run(x, n), c.graph(), n);
     try (CompiledModel m = TestPaths.withProperty(GeneratedModel.IMAGES_PER_PASS_PROPERTY, "3", () -> c.load(2))) {
       assertEquals(3, m.imagesPerPass());
       passes = m.predict(x, n);

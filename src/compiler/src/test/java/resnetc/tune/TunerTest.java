@@ -73,8 +73,7 @@ class TunerTest {
          CompiledModel m = c.target().load(plan(c, mixed), c.info(), c.options(), 2)) {
       float[] expected = base.predict(f.input(), f.batch());
       assertArrayEquals(expected, d.predict(f.input(), f.batch()), target + ": other tiles and splits, " + direct.size() + " convs");
-      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
-      assertTrue(err < Numerics.allowedError(f.optimized(), err, f.batch()), target + ": every move mixed: relative error " + err);
+      Numerics.assertWithinBound(target + ": every move mixed", m.predict(f.input(), f.batch()), f.reference(), f.optimized(), f.batch());
     }
   }
 
@@ -87,8 +86,7 @@ class TunerTest {
     Driver.Compilation c = Driver.compile(f.loaded(), f.weighted(), options);
     assertEquals(List.of("x86-64-v4", "x86-64-v3"), c.schedules().stream().map(s -> s.cpu().name()).toList());
     try (CompiledModel m = c.target().load(c.schedules().get(1), c.info(), c.options(), 1)) {
-      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
-      assertTrue(err < Numerics.allowedError(f.optimized(), err, f.batch()), "relative error " + err);
+      Numerics.assertWithinBound("x86-64-v3 tuned apart", m.predict(f.input(), f.batch()), f.reference(), f.optimized(), f.batch());
     }
   }
 
@@ -143,8 +141,7 @@ class TunerTest {
       try (CompiledModel m = c.target().load(s, c.info(), c.options(), 1)) {
         y = m.predict(x, 4);
       }
-      double err = Numerics.relError(y, reference);
-      assertTrue(err < Numerics.allowedError(c.graph(), err, 4), level + ": relative error " + err);
+      Numerics.assertWithinBound(level + " library of the tuned jar", y, reference, c.graph(), 4);
       List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Dresnetc.isa=" + level, "-jar", jar.toString(),
           "--input-f32", in.toString(), "--output", res.toString(), "--batch", "4"));
       Process p = new ProcessBuilder(command).redirectErrorStream(true).start();

@@ -16,9 +16,13 @@ import java.util.Locale;
 public record CpuCaches(long l2Bytes, long l3Bytes) {
   private static final Path SYSFS = Path.of("/sys/devices/system/cpu/cpu0/cache");
 
-  /** This machine's caches. */
+  /** This machine's caches, read once per JVM (every model instance asks). */
   public static CpuCaches here() {
-    return read(SYSFS);
+    return Here.CACHES;
+  }
+
+  private static final class Here {
+    static final CpuCaches CACHES = read(SYSFS);
   }
 
   /** The caches described under {@code dir} (an {@code index0..} directory per cache, as sysfs has them). */

@@ -45,11 +45,8 @@ class JavaBackendTest {
     var f = ExampleFixtures.of(spec);
     var c = TestTargets.spec(f.loaded(), f.weighted(), "java");
     try (CompiledModel m = c.load(2)) {
-      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
-      double allowed = Numerics.allowedError(f.optimized(), err, f.batch());
-      System.out.printf("java backend %-20s %s max rel error %.2e%s%n", f.loaded().model().name(), f.optimized().input().type().itemShape(), err,
-          allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
-      assertTrue(err < allowed, "relative error " + err);
+      Numerics.assertWithinBound(String.format("java backend %-20s %s", f.loaded().model().name(), f.optimized().input().type().itemShape()),
+          m.predict(f.input(), f.batch()), f.reference(), f.optimized(), f.batch());
     }
   }
 

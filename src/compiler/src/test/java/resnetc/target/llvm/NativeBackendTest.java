@@ -46,11 +46,8 @@ class NativeBackendTest {
   void matchesTheInterpreterWithRandomWeights(Path spec) {
     var f = ExampleFixtures.of(spec);
     try (CompiledModel m = TestTargets.spec(f.loaded(), f.weighted(), "native", "x86-64-v3").load(2)) {
-      double err = Numerics.relError(m.predict(f.input(), f.batch()), f.reference());
-      double allowed = Numerics.allowedError(f.optimized(), err, f.batch());
-      System.out.printf("native backend %-20s %s max rel error %.2e%s%n", f.loaded().model().name(), f.optimized().input().type().itemShape(), err,
-          allowed > 1e-4 ? String.format(" (4x rounding floor %.2e)", allowed) : "");
-      assertTrue(err < allowed, "relative error " + err);
+      Numerics.assertWithinBound(String.format("native backend %-20s %s", f.loaded().model().name(), f.optimized().input().type().itemShape()),
+          m.predict(f.input(), f.batch()), f.reference(), f.optimized(), f.batch());
     }
   }
 
