@@ -128,9 +128,12 @@ class LlvmTargetTest {
     }
   }
 
-  /** The other shapes of the examples: grouped convs, ResNet-D's avgpool shortcut, a softmax head, basic blocks at 224. */
+  /**
+   * The other shapes of the examples at full size (NativeBackendTest runs every example at 64x64): grouped convs,
+   * ResNet-D's avgpool shortcut, basic blocks at 224.
+   */
   @ParameterizedTest
-  @ValueSource(strings = {"imagenet/resnext50_32x4d.resnet", "imagenet/resnet50d.resnet", "cifar/wrn16_4.resnet", "imagenet/resnet18.resnet"})
+  @ValueSource(strings = {"imagenet/resnext50_32x4d.resnet", "imagenet/resnet50d.resnet", "imagenet/resnet18.resnet"})
   void otherExamples(String spec) {
     Graph g = optimized(spec);
     double err = jitError(g, batch(g));
