@@ -15,7 +15,7 @@ final class CodegenMixin {
   List<String> cpus = new ArrayList<>();
 
   @Option(names = "--winograd", paramLabel = "MODE", defaultValue = "auto",
-      description = "Winograd F(2x2, 3x3) for 3x3 stride-1 convs: auto (where it pays on the backend), off, always (default ${DEFAULT-VALUE})")
+      description = "Winograd (F(4x4, 3x3) or F(2x2, 3x3)) for 3x3 stride-1 convs: auto (where it pays on the backend), off, always (default ${DEFAULT-VALUE})")
   String winograd;
 
   @Option(names = "--tuning", paramLabel = "FILE",

@@ -55,6 +55,14 @@ public record CpuModel(String name, String features, int lanes, int registers) {
     return name.equals("jvm");
   }
 
+  /**
+   * Whether the target has Winograd's F(4x4, 3x3) transforms: the native target does; the Java target's are
+   * F(2x2, 3x3) only (each of its vector transforms has a scalar twin giving the same bits, written for 4x4 tiles).
+   */
+  public boolean winograd4x4() {
+    return !name.equals("jvm");
+  }
+
   public String describe() {
     return name + (features.isEmpty() ? "" : " (" + features + ")") + ", " + lanes + " lanes, " + registers + " registers";
   }

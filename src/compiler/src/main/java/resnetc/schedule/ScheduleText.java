@@ -31,8 +31,10 @@ public final class ScheduleText {
       case Step.Stage t -> String.format("channels=%d in=%dx%d pad=%d stride=%d phases=%d plane=%dx%d per_image=%d", t.c(), t.h(), t.w(),
           t.pad(), t.s(), t.phases(), t.hq(), t.wq(), t.perImage());
       case Step.Conv c -> conv(c);
-      case Step.WinogradInput t -> String.format("channels=%d tiles=%dx%d tp=%d to=%d lanes=%d", t.c(), t.th(), t.tw(), t.tp(), t.v(), t.lanes());
-      case Step.WinogradOutput t -> String.format("channels=%d out=%dx%d from=%d bias=@%d%s%s", t.o(), t.oh(), t.ow(), t.m(), t.bias(),
+      case Step.WinogradInput t -> String.format("F(%dx%d,3x3) channels=%d tiles=%dx%d tp=%d to=%d lanes=%d", t.m(), t.m(), t.c(), t.th(), t.tw(),
+          t.tp(), t.v(), t.lanes());
+      case Step.WinogradOutput t -> String.format("F(%dx%d,3x3) channels=%d out=%dx%d from=%d bias=@%d%s%s", t.m(), t.m(), t.o(), t.oh(), t.ow(),
+          t.products(), t.bias(),
           t.r() >= 0 ? " residual=add" : "", t.relu() ? " relu" : "");
       case Step.Dense d -> String.format("%d->%d weights=@%d bias=@%d", d.in(), d.out(), d.weights(), d.bias());
       case Step.Pool p -> String.format("%dx%d stride=%d pad=%d %dx%d->%dx%d%s", p.k(), p.k(), p.s(), p.pad(), p.h(), p.w(), p.oh(), p.ow(),
@@ -51,7 +53,8 @@ public final class ScheduleText {
 
   private static String conv(Step.Conv c) {
     String geometry = c.yScratch() >= 0
-        ? String.format("groups=16 %d->%d positions=%d", c.c() / 16, c.o() / 16, c.positions())
+        ? String.format("groups=%d %d->%d positions=%d channel_stride=%d", c.groups(), c.c() / c.groups(), c.o() / c.groups(), c.positions(),
+            c.icStride())
         : String.format("%dx%d/%d %d->%d%s out=%dx%d%s", c.k(), c.k(), c.s(), c.c(), c.o(), c.groups() > 1 ? " groups=" + c.groups() : "",
             c.oh(), c.ow(), c.staged() ? " wq=" + c.wq() : " in_place");
     String taps = c.kk() > 1 ? " taps=[" + Arrays.stream(c.taps()).mapToObj(Integer::toString).collect(Collectors.joining(",")) + "]" : "";

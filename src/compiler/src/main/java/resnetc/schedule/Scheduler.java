@@ -228,7 +228,8 @@ public final class Scheduler {
     int positionTiles = Math.ceilDiv(oh * wq, t.width());
     steps.add(new Step.Conv(n.name(), 2 * Summary.macs(g, n), c, h, w, o, oh, ow, k, s, groups, f.relu(), f.residual(),
         res == null ? -1 : off(n.input(3)), f.resStride(), f.resOffset(), res == null ? 0 : res.dim(1), res == null ? 0 : res.dim(2),
-        res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, wq, taps, off(n.name()), wOff, pack, bOff,
+        res == null ? 0 : res.dim(3), staged, src, srcPerImage, icStride, (long) cg * icStride, wq, taps, off(n.name()), (long) oh * ow,
+        (long) o / groups * oh * ow, wOff, pack, bOff,
         t, bands(chosen, positionTiles, o / r), (long) o * cg * k * k > (long) c * h * w, -1, chosen != null));
   }
 
@@ -263,37 +264,53 @@ public final class Scheduler {
   }
 
   /**
-   * A 3x3 stride-1 conv by Winograd's F(2x2, 3x3): 16 multiplications per 2x2 outputs and input channel instead
-   * of 36. Four steps: the input staged zero padded (as for a direct conv); the input transform V = B^T d B of
-   * every 4x4 tile (at stride 2) into scratch as 16 planes [16][C][tp]; the 16 independent products
-   * M[xi] = U[xi] V[xi], which are exactly a 1x1 conv with 16 groups from 16C to 16O channels over tp positions, so
-   * they run on the conv micro-kernel; and the output transform Y = A^T M A with the bias, the residual and ReLU.
-   * U = G g G^T is computed in double. The summation order differs from the direct conv's, so results differ in
-   * the last bits (measured against the interpreter by both targets' tests).
+   * A 3x3 stride-1 conv by Winograd's F(m x m, 3x3) ({@link Winograd#outputTile}), a = m + 2: a^2 multiplications
+   * per m x m outputs and input channel instead of 9 m^2. Four steps: the input staged zero padded (one plane per
+   * channel for m = 2; for m = 4 in 4 x 4 stride phases, see {@link Step.WinogradInput}); the input transform
+   * V = B^T d B of every a x a tile (at stride m) into scratch as [C][a^2][tp] (a channel's a^2 planes
+   * together: planes C tp floats apart, a power of two, would all fall in one L1 set); the a^2 independent
+   * products M[xi] = U[xi] V[xi], which are exactly a 1x1 conv with a^2 groups from a^2 C to a^2 O channels over tp
+   * positions (channel stride a^2 tp, group stride tp; M is [O][a^2][tp] likewise), so they run on the conv
+   * micro-kernel; and the output transform Y = A^T M A with the bias, the
+   * residual and ReLU. U = G g G^T is computed in double. The summation order differs from the direct conv's, so
+   * results differ in the last bits (measured against the interpreter by both targets' tests).
    */
   private void winograd(Node n, Op.FusedConv f, Tuning.Choice chosen) {
     TensorType x = type(n.input(0)), y = n.type();
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
-    int lanes = cpu.lanes();
-    int th = Math.ceilDiv(oh, 2), tw = Math.ceilDiv(ow, 2), tp = Math.ceilDiv(th * tw, lanes) * lanes;
-    // Staged zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2 floats
-    // past a row, so the last plane is followed by slack (then V, which it may read and drop).
-    int hq = Math.max(h + 2, 2 * th + 2), wq = w + 2;
-    long staged = (long) c * hq * wq + 2L * lanes + 4, vSize = 16L * c * tp, mSize = 16L * o * tp;
+    int lanes = cpu.lanes(), m = Winograd.outputTile(cpu, oh, ow), a2 = (m + 2) * (m + 2);
+    int th = Math.ceilDiv(oh, m), tw = Math.ceilDiv(ow, m), tp = Math.ceilDiv(th * tw, lanes) * lanes;
+    Step.Stage stage;
+    long staged;
+    if (m == 2) {
+      // Zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2 floats past
+      // a row, so the last plane is followed by slack (then V, which it may read and drop).
+      int hq = Math.max(h + 2, 2 * th + 2), wq = w + 2;
+      staged = (long) c * hq * wq + 2L * lanes + 4;
+      stage = new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, 0, grain((long) hq * wq));
+    } else {
+      // 4 x 4 phases of (th + 1) x (tw + 1): tile (ty, tx) reads phase rows ty, ty + 1 and columns tx, tx + 1; a
+      // vector of L tiles reads up to L floats past the last phase row (slack).
+      int hq = th + 1, wq = tw + 1;
+      staged = 16L * c * hq * wq + 2L * lanes + 4;
+      stage = new Step.Stage(n.name(), off(n.input(0)), c, h, w, 4, 1, 4, hq, wq, 0, grain(16L * hq * wq));
+    }
+    long vSize = (long) a2 * c * tp, mSize = (long) a2 * o * tp;
     long perImage = staged + vSize + mSize + 2L * lanes;
     scratch = Math.max(scratch, perImage);
-    steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, perImage, grain((long) hq * wq)));
-    steps.add(new Step.WinogradInput(n.name(), c, hq, wq, th, tw, tp, perImage, staged, lanes));
+    steps.add(new Step.Stage(stage.layer(), stage.x(), c, h, w, stage.s(), stage.pad(), stage.phases(), stage.hq(), stage.wq(), perImage, stage.grain()));
+    steps.add(new Step.WinogradInput(n.name(), m, c, stage.hq(), stage.wq(), th, tw, tp, perImage, staged, lanes));
     Step.Tile t = tile(n, chosen, o, tp);
     int pack = pack(o);
-    long wOff = blob.add(n.input(1) + "#winograd#pack" + pack, 16L * o * c, () -> pack(Winograd.weights(data(n.input(1)), o, c), 16 * o, c, pack));
-    long zero = blob.add("#zeros" + 16 * o, 16L * o, () -> new float[16 * o]);
-    int channelTiles = 16 * o / t.r();
-    steps.add(new Step.Conv(n.name(), 0, 16 * c, 1, tp, 16 * o, 1, tp, 1, 1, 16, false, Op.FusedConv.Residual.NONE,
-        -1, 1, 0, 0, 0, 0, true, staged, perImage, tp, tp, new int[] {0}, -1, wOff, pack, zero, t,
+    long wOff = blob.add(n.input(1) + "#winograd" + m + "#pack" + pack, (long) a2 * o * c,
+        () -> pack(Winograd.weights(data(n.input(1)), o, c, m), a2 * o, c, pack));
+    long zero = blob.add("#zeros" + a2 * o, (long) a2 * o, () -> new float[a2 * o]);
+    int channelTiles = a2 * o / t.r();
+    steps.add(new Step.Conv(n.name(), 0, a2 * c, 1, tp, a2 * o, 1, tp, 1, 1, a2, false, Op.FusedConv.Residual.NONE,
+        -1, 1, 0, 0, 0, 0, true, staged, perImage, a2 * tp, tp, tp, new int[] {0}, -1, (long) a2 * tp, tp, wOff, pack, zero, t,
         bands(chosen, Math.ceilDiv(tp, t.width()), channelTiles), (long) o * c > (long) c * tp, staged + vSize, chosen != null));
     long bOff = blob.add(n.input(2), o, () -> data(n.input(2)));
-    steps.add(new Step.WinogradOutput(n.name(), 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
+    steps.add(new Step.WinogradOutput(n.name(), m, 2 * Summary.macs(g, n), off(n.name()), o, oh, ow, th, tw, tp, perImage, staged + vSize,
         bOff, f.relu(), f.residual() == Op.FusedConv.Residual.ADD ? off(n.input(3)) : -1, lanes));
   }
 

@@ -75,9 +75,14 @@ public sealed interface Step {
    * @param c input channels, h and w the input plane (for the cost model and the description)
    * @param src the input's arena offset when unstaged, its offset in the image's scratch when staged
    * @param srcPerImage floats per image of the input region (the image stride in the arena or scratch)
-   * @param icStride floats between input channels
+   * @param icStride floats between input channels of a group
+   * @param groupStride floats between the first input channels of consecutive groups ({@code cg * icStride}, except
+   *     for Winograd products, whose scratch is [channel][a^2][tp])
    * @param taps offset of each tap (ky, kx) from flat position q, row by row
    * @param y output arena offset (unused when {@code yScratch >= 0})
+   * @param ocStride floats between output channels of a group ({@code oh * ow} in the arena)
+   * @param yGroupStride floats between the first output channels of consecutive groups ({@code og * ocStride} in
+   *     the arena)
    * @param weights packed weights [O/P][C/groups][k][k][P] in the blob, P = {@code pack}: the same packing for every
    *     CPU (P is the widest tile's channel count), so one blob serves libraries for several ISAs; a tile of R <= P
    *     channels reads its R of each group of P
@@ -88,8 +93,8 @@ public sealed interface Step {
    */
   record Conv(String layer, long flopsPerImage, int c, int h, int w, int o, int oh, int ow, int k, int s, int groups, boolean relu,
               Op.FusedConv.Residual residual, long r, int resStride, int resOffset, int rc, int rh, int rw,
-              boolean staged, long src, long srcPerImage, int icStride, int wq, int[] taps, long y,
-              long weights, int pack, long bias, Tile tile, int bands, boolean imageMinor, long yScratch, boolean tuned) implements Step {
+              boolean staged, long src, long srcPerImage, int icStride, long groupStride, int wq, int[] taps, long y, long ocStride,
+              long yGroupStride, long weights, int pack, long bias, Tile tile, int bands, boolean imageMinor, long yScratch, boolean tuned) implements Step {
     public int tasksPerImage() { return channelTiles() * bands; }
     public String kind() { return yScratch >= 0 ? "winograd_products" : "conv"; }
     public int cg() { return c / groups; }
@@ -104,23 +109,28 @@ public sealed interface Step {
   }
 
   /**
-   * The Winograd input transform V = B^T d B: one input channel per task, from its staged zero-padded hq x wq plane
-   * (scratch offset 0 per image) into [16][C][tp] at scratch offset {@code v} per image; tp = th x tw tiles rounded
-   * up to whole vectors of {@code lanes}.
+   * The Winograd input transform V = B^T d B of F(m x m, 3x3): one input channel per task, from its staged
+   * zero-padded input (scratch offset 0 per image) into [a^2][C][tp] at scratch offset {@code v} per image, a = m + 2;
+   * tp = th x tw tiles rounded up to whole vectors of {@code lanes}. The staging is one hq x wq plane per channel
+   * for m = 2 (tile (ty, tx) starts at row 2ty, column 2tx); for m = 4 it is split into 4 x 4 stride phases of
+   * hq x wq each, so that element (i, j) of tile (ty, tx) is phase (i % 4, j % 4) at (ty + i / 4, tx + j / 4): a
+   * vector of L consecutive tiles is one plain load.
    */
-  record WinogradInput(String layer, int c, int hq, int wq, int th, int tw, int tp, long perImage, long v, int lanes) implements Step {
+  record WinogradInput(String layer, int m, int c, int hq, int wq, int th, int tw, int tp, long perImage, long v, int lanes) implements Step {
     public int tasksPerImage() { return c; }
     public String kind() { return "winograd_in"; }
+    public int alpha() { return m + 2; }
   }
 
   /**
-   * The Winograd output transform Y = A^T M A, then the bias, the residual and ReLU: one output channel per task,
-   * from [16][O][tp] at scratch offset {@code m} per image.
+   * The Winograd output transform Y = A^T M A of F(m x m, 3x3), then the bias, the residual and ReLU: one output
+   * channel per task, from [a^2][O][tp] at scratch offset {@code products} per image.
    */
-  record WinogradOutput(String layer, long flopsPerImage, long y, int o, int oh, int ow, int th, int tw, int tp, long perImage, long m,
-                        long bias, boolean relu, long r, int lanes) implements Step {
+  record WinogradOutput(String layer, int m, long flopsPerImage, long y, int o, int oh, int ow, int th, int tw, int tp, long perImage,
+                        long products, long bias, boolean relu, long r, int lanes) implements Step {
     public int tasksPerImage() { return o; }
     public String kind() { return "winograd_out"; }
+    public int alpha() { return m + 2; }
   }
 
   /**

@@ -71,11 +71,12 @@ class TuningTest {
   @Test
   void theSchedulerTakesTheChoicesItIsGivenAndTheRulesForTheRest() {
     Graph g = resnet20();
-    Schedule rules = Scheduler.plan(g, V4, Winograd.Mode.AUTO);
+    // --winograd off: the rules leave every conv direct, and a record's Winograd choice overrides that
+    Schedule rules = Scheduler.plan(g, V4, Winograd.Mode.OFF);
     var choices = new LinkedHashMap<String, Tuning.Choice>();
     choices.put("layer1.0.conv1", new Tuning.Choice(false, 4, 2, 5));
     choices.put("layer3.1.conv1", new Tuning.Choice(true, 8, 1, 1));
-    Schedule tuned = Scheduler.plan(g, V4, Winograd.Mode.AUTO, section("resnet20", choices));
+    Schedule tuned = Scheduler.plan(g, V4, Winograd.Mode.OFF, section("resnet20", choices));
     Step.Conv c = conv(tuned, "layer1.0.conv1");
     assertEquals(new Step.Tile(4, 2, 16), c.tile());
     assertEquals(5, c.bands());
@@ -89,7 +90,7 @@ class TuningTest {
         assertFalse(conv(tuned, s.layer()).tuned());
       }
     }
-    assertTrue(ScheduleText.print(tuned).startsWith("schedule resnet20 cpu=x86-64-v4 lanes=16 registers=32 winograd=auto tuned=2 (threads=2 batch=1 on \"AMD EPYC 9R14\")\n"));
+    assertTrue(ScheduleText.print(tuned).startsWith("schedule resnet20 cpu=x86-64-v4 lanes=16 registers=32 winograd=off tuned=2 (threads=2 batch=1 on \"AMD EPYC 9R14\")\n"));
   }
 
   /**
@@ -100,8 +101,8 @@ class TuningTest {
   void severalCpusShareOneBlobWhenTheirTunedChoicesDiffer() {
     Graph g = resnet20();
     var v3 = new Tuning.Section("resnet20", "native", "x86-64-v3", 8, 1, 1, "x", Map.of("layer3.1.conv1", new Tuning.Choice(true, 4, 2, 1)));
-    List<Schedule> both = Scheduler.plan(g, List.of(V4, V3), Winograd.Mode.AUTO, "native", Tuning.none().with(v3));
-    Schedule alone = Scheduler.plan(g, V4, Winograd.Mode.AUTO);
+    List<Schedule> both = Scheduler.plan(g, List.of(V4, V3), Winograd.Mode.OFF, "native", Tuning.none().with(v3));
+    Schedule alone = Scheduler.plan(g, V4, Winograd.Mode.OFF);
     assertEquals(ScheduleText.print(alone).replace("weights=" + alone.weightFloats(), ""),
         ScheduleText.print(both.get(0)).replace("weights=" + both.get(0).weightFloats(), ""), "the AVX-512 steps as when planned alone");
     assertTrue(both.get(0).weights() == both.get(1).weights(), "one blob");

@@ -84,7 +84,7 @@ abstract class AbstractResnetcMojo extends AbstractMojo {
   @Parameter(property = "resnetc.backend", defaultValue = "java", required = true)
   protected String backend;
 
-  /** Winograd F(2x2, 3x3) for 3x3 stride-1 convs: {@code auto} (where it pays on the backend), {@code off} or {@code always}. */
+  /** Winograd (F(4x4, 3x3) or F(2x2, 3x3)) for 3x3 stride-1 convs: {@code auto} (where it pays on the backend), {@code off} or {@code always}. */
   @Parameter(property = "resnetc.winograd", defaultValue = "auto", required = true)
   protected String winograd;
 

@@ -147,11 +147,12 @@ final class ConvEmitter {
     decl.add("oc = " + (tile.equals("0") ? "0" : tile + " * " + r));
     b.addStatement("int $L", String.join(", ", decl));
     String image = c.staged() ? lin("b", c.srcPerImage(), c.src()) : "X + b * " + c.srcPerImage();
-    String group = c.groups() > 1 ? " + oc / " + c.og() + " * " + (long) c.cg() * c.icStride() : "";
+    String group = c.groups() > 1 ? " + oc / " + c.og() + " * " + c.groupStride() : "";
     if (c.pack() != r) throw new IllegalStateException("the Java target tiles whole packs of channels: pack " + c.pack() + ", tile " + r);
     b.addStatement("int xi = $L$L, wi = $L", image, group, lin(tile, (long) c.cg() * c.kk() * r, c.weights()));
     if (products) {
-      b.addStatement("int yo = $L + oc * $L", lin("b", c.srcPerImage(), c.yScratch()), c.positions());
+      b.addStatement("int yo = $L + oc / $L * $L + oc % $L * $L", lin("b", c.srcPerImage(), c.yScratch()), c.og(), c.yGroupStride(), c.og(),
+          c.ocStride());
     } else {
       b.addStatement("int yb = Y + (b * $L + oc) * $L", c.o(), plane);
       b.addStatement("float[] tmp = TILE.get()");
@@ -168,7 +169,7 @@ final class ConvEmitter {
     if (tiles > 1 || c.positions() % tw != 0) b.addStatement("int valid = Math.min($L, $L - q)", tw, c.positions());
     String src = c.staged() ? "s" : "a", taps = c.kk() > 1 ? "TAPS, " : "";
     String bias = plus("oc", c.bias());
-    String out = products ? "s, yo + q, " + c.positions() : "tmp, 0, " + tw;
+    String out = products ? "s, yo + q, " + c.ocStride() : "tmp, 0, " + tw;
     boolean partial = tiles > 1 || c.positions() % tw != 0;
     for (int nv = t.v(); nv >= 1; nv--) {
       String call = String.format("%s(%s, xi + q, %d, %d, %sw, wi, %s, %s)", tileKernel(c, nv), src, c.icStride(), c.cg(), taps, bias, out);
@@ -189,7 +190,8 @@ final class ConvEmitter {
 
   private static String describe(Step.Conv c) {
     Step.Tile t = c.tile();
-    String what = c.yScratch() >= 0 ? String.format("the 16 Winograd products: a 16-group 1x1 conv %d->%d over %d positions", c.c(), c.o(), c.positions())
+    String what = c.yScratch() >= 0 ? String.format("the %d Winograd products: a %d-group 1x1 conv %d->%d over %d positions", c.groups(), c.groups(), c.c(), c.o(),
+        c.positions())
         : String.format("%dx%d/%d conv %d->%d%s, %dx%d -> %dx%d", c.k(), c.k(), c.s(), c.c(), c.o(), c.groups() > 1 ? " groups " + c.groups() : "",
             c.h(), c.w(), c.oh(), c.ow());
     return String.format("%s: tile %d oc x %d vector(s) of %d, %d channel tile(s) x %d band(s) per image%s%s", what, t.r(), t.v(), t.lanes(),

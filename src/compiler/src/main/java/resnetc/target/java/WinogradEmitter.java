@@ -30,25 +30,32 @@ final class WinogradEmitter {
 
   /** V = B^T d B of every tile of one input channel per task. */
   void input(CodeBlock.Builder b, Step.WinogradInput st) {
+    checkTile(st.m());
     kernels();
     b.add("// Winograd input transform: $L x $L tiles per plane into 16 planes of $L floats per channel\n", st.th(), st.tw(), st.tp());
     Code.openTasks(b, st.c(), 1);
     b.addStatement("int b = t / $L, ch = t % $L", st.c(), st.c());
     b.addStatement("winogradIn(s, b * $L + ch * $L, $L, $L, $L, $L + ch * $L, $L)", st.perImage(), st.hq() * st.wq(), st.wq(), st.th(), st.tw(),
-        lin("b", st.perImage(), st.v()), st.tp(), (long) st.c() * st.tp());
+        lin("b", st.perImage(), st.v()), 16L * st.tp(), st.tp());
     Code.closeTasks(b, 1);
   }
 
   /** Y = A^T M A + bias (+ residual), ReLU, of one output channel per task. */
   void output(CodeBlock.Builder b, Step.WinogradOutput st) {
+    checkTile(st.m());
     kernels();
     b.add("// Winograd output transform with the bias$L$L\n", st.r() >= 0 ? ", the residual" : "", st.relu() ? " and ReLU" : "");
     Code.openTasks(b, st.o(), 1);
     b.addStatement("int b = t / $L, ch = t % $L", st.o(), st.o());
-    b.addStatement("winogradOut(s, $L + ch * $L, $L, $L, $L, w[$L], a, Y + t * $L, $L, $L, $L, $L)", lin("b", st.perImage(), st.m()), st.tp(),
-        (long) st.o() * st.tp(), st.th(), st.tw(), Code.plus("ch", st.bias()), st.oh() * st.ow(), st.oh(), st.ow(),
+    b.addStatement("winogradOut(s, $L + ch * $L, $L, $L, $L, w[$L], a, Y + t * $L, $L, $L, $L, $L)", lin("b", st.perImage(), st.products()), 16L * st.tp(),
+        st.tp(), st.th(), st.tw(), Code.plus("ch", st.bias()), st.oh() * st.ow(), st.oh(), st.ow(),
         st.r() >= 0 ? "R - Y" : "NO_RESIDUAL", st.relu());
     Code.closeTasks(b, 1);
+  }
+
+  /** The Java target plans F(2x2, 3x3) only ({@link resnetc.schedule.CpuModel#winograd4x4}). */
+  private static void checkTile(int m) {
+    if (m != 2) throw new IllegalStateException("the Java target has no F(" + m + "x" + m + ", 3x3) transforms");
   }
 
   private void kernels() {

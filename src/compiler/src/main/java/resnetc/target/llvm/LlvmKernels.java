@@ -23,7 +23,6 @@ import resnetc.schedule.Step.SubsamplePad;
 import resnetc.schedule.Step.WinogradInput;
 import resnetc.schedule.Step.WinogradOutput;
 import resnetc.schedule.CpuModel;
-import java.util.List;
 
 /**
  * Emits the LLVM IR of a {@link Schedule}: one function per step,
@@ -58,6 +57,7 @@ final class LlvmKernels {
 
   private void kernel(Step step, String symbol) {
     switch (step) {
+      case Stage st when st.phases() == 4 && st.s() == 4 -> step(symbol, st, t -> stagePhases4(st, t));
       case Stage st -> step(symbol, st, t -> stage(st, t));
       case Conv c -> step(symbol, c, t -> conv(c, t));
       case Dense d -> step(symbol, d, t -> dense(d, t));
@@ -68,7 +68,9 @@ final class LlvmKernels {
       case Softmax sm -> step(symbol, sm, t -> softmax(sm, t));
       case SubsamplePad sp -> step(symbol, sp, t -> subsamplePad(sp, t));
       case Normalize z -> step(symbol, z, t -> normalize(z, t));
+      case WinogradInput wi when wi.m() == 4 -> step(symbol, wi, t -> winoIn4(wi, t));
       case WinogradInput wi -> step(symbol, wi, t -> winoIn(wi, t));
+      case WinogradOutput wo when wo.m() == 4 -> step(symbol, wo, t -> winoOut4(wo, t));
       case WinogradOutput wo -> step(symbol, wo, t -> winoOut(wo, t));
     }
   }
@@ -134,6 +136,54 @@ final class LlvmKernels {
     }
   }
 
+  /**
+   * One channel staged into 4 x 4 stride phases (Winograd F(4x4, 3x3)): the channel's planes zeroed, then each input
+   * row read 4L columns at a time (a masked load: zeros left of the padding and past the row) and split by shuffles
+   * into its four column phases, one vector store each. (The plain {@link #stage} unrolls sixteen strided phase
+   * copies per layer: three times ResNet-20's compile time, and slower.)
+   */
+  private void stagePhases4(Stage st, Task t) {
+    int lanes = cpu.lanes(), pad = st.pad(), wq = st.wq();
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 4 * lanes);
+    LLVMValueRef src = ir.add(image(st.x(), (long) st.c() * st.h() * st.w(), t), ir.mul(t.j(), (long) st.h() * st.w()));
+    LLVMValueRef dst = ir.add(ir.mul(t.b(), st.perImage()), ir.mul(t.j(), st.channelStride()));
+    long floats = st.channelStride(), whole = floats / lanes * lanes;
+    LLVMValueRef zeros = LLVMConstNull(vt);
+    ir.loop("zero", ir.i64(0), ir.i64(whole), lanes, i -> ir.store(zeros, ir.gep(ir.f32, s, ir.add(dst, i))));
+    for (long i = whole; i < floats; i++) ir.store(ir.f32(0), s, ir.add(dst, i));
+    int blocks = Math.ceilDiv(wq, lanes);
+    ir.loop("row", ir.i64(0), ir.i64(st.h()), 1, iy -> {
+      LLVMValueRef padded = ir.add(iy, pad);
+      LLVMValueRef rowBase = ir.add(ir.add(dst, ir.mul(ir.srem(padded, 4), 4L * st.plane())), ir.mul(ir.sdiv(padded, 4), wq));
+      LLVMValueRef from = ir.add(src, ir.mul(iy, st.w()));
+      for (int block = 0; block < blocks; block++) {
+        int x0 = block * 4 * lanes; // first padded column of the block
+        boolean[] inside = new boolean[4 * lanes];
+        for (int l = 0; l < 4 * lanes; l++) inside[l] = x0 + l - pad >= 0 && x0 + l - pad < st.w();
+        // four native-width masked loads (masked loads wider than a register gave wrong lanes with AVX2 code)
+        LLVMValueRef[] part = new LLVMValueRef[4];
+        for (int q = 0; q < 4; q++) {
+          boolean[] m = java.util.Arrays.copyOfRange(inside, q * lanes, (q + 1) * lanes);
+          boolean any = false;
+          for (boolean b : m) any |= b;
+          part[q] = any ? ir.maskedLoad(vt, ir.gepAnywhere(ir.f32, a, ir.add(from, x0 - pad + (long) q * lanes)), ir.mask(m)) : zeros;
+        }
+        LLVMValueRef lo = LLVMBuildShuffleVector(ir.b, part[0], part[1], ir.stride(2 * lanes, 1, 0), "");
+        LLVMValueRef hi = LLVMBuildShuffleVector(ir.b, part[2], part[3], ir.stride(2 * lanes, 1, 0), "");
+        LLVMValueRef v = LLVMBuildShuffleVector(ir.b, lo, hi, ir.stride(4 * lanes, 1, 0), "");
+        boolean[] exists = new boolean[lanes];
+        for (int l = 0; l < lanes; l++) exists[l] = block * lanes + l < wq;
+        LLVMValueRef storeMask = block * lanes + lanes <= wq ? null : ir.mask(exists);
+        for (int px = 0; px < 4; px++) {
+          LLVMValueRef phase = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), ir.stride(lanes, 4, px), "");
+          LLVMValueRef at = ir.gep(ir.f32, s, ir.add(rowBase, (long) px * st.plane() + (long) block * lanes));
+          if (storeMask == null) ir.store(phase, at);
+          else ir.maskedStore(phase, at, storeMask);
+        }
+      }
+    });
+  }
+
   /** s[row + j] = v for j in [from, to). */
   private void fill(LLVMValueRef row, int from, int to, LLVMValueRef v) {
     if (from >= to) return;
@@ -154,14 +204,15 @@ final class LlvmKernels {
     LLVMValueRef oc0 = ir.mul(tile, c.tile().r());
     LLVMValueRef group = ir.sdiv(oc0, c.og());
     LLVMValueRef srcImage = c.staged() ? ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.src())) : image(c.src(), c.srcPerImage(), t);
-    LLVMValueRef src = ir.add(srcImage, ir.mul(group, (long) c.cg() * c.icStride()));
+    LLVMValueRef src = ir.add(srcImage, ir.mul(group, c.groupStride()));
     // the tile's R channels within their group of P packed ones: [O/P][C/groups][k][k][P]
     LLVMValueRef wts = ir.add(ir.add(ir.mul(ir.sdiv(oc0, c.pack()), (long) c.cg() * c.kk() * c.pack()), ir.srem(oc0, c.pack())), ir.i64(c.weights()));
     LLVMValueRef[] bias = new LLVMValueRef[c.tile().r()];
     for (int i = 0; i < c.tile().r(); i++) bias[i] = ir.splat(loadF(w, ir.add(ir.add(oc0, i), ir.i64(c.bias()))), c.tile().lanes());
     long plane = (long) c.oh() * c.ow();
-    LLVMValueRef y = c.yScratch() >= 0 ? ir.add(ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.yScratch())), ir.mul(oc0, plane))
-        : ir.add(image(c.y(), c.o() * plane, t), ir.mul(oc0, plane));
+    LLVMValueRef yChannel = ir.add(ir.mul(group, c.yGroupStride()), ir.mul(ir.sub(oc0, ir.mul(group, c.og())), c.ocStride()));
+    LLVMValueRef y = c.yScratch() >= 0 ? ir.add(ir.add(ir.mul(t.b(), c.srcPerImage()), ir.i64(c.yScratch())), yChannel)
+        : ir.add(image(c.y(), c.o() * plane, t), yChannel);
     LLVMValueRef res = switch (c.residual()) {
       case ADD -> ir.add(image(c.r(), c.o() * plane, t), ir.mul(oc0, plane));
       case SUBSAMPLE -> image(c.r(), (long) c.rc() * c.rh() * c.rw(), t);
@@ -272,7 +323,7 @@ final class LlvmKernels {
   private void storeWhole(Conv c, ConvTask ct, int i, LLVMValueRef value, LLVMValueRef at, int valid) {
     int lanes = c.tile().lanes();
     long plane = (long) c.oh() * c.ow();
-    LLVMValueRef idx = ir.add(at, (long) i * plane);
+    LLVMValueRef idx = ir.add(at, (long) i * plane), yIdx = ir.add(at, (long) i * c.ocStride());
     LLVMValueRef mask = null;
     if (valid < lanes) {
       boolean[] m = new boolean[lanes];
@@ -285,7 +336,7 @@ final class LlvmKernels {
       value = ir.fadd(value, mask == null ? ir.load(vt, ra) : ir.maskedLoad(vt, ra, mask));
     }
     if (c.relu()) value = ir.relu(value);
-    LLVMValueRef ya = ir.gep(ir.f32, c.yScratch() >= 0 ? s : a, ir.add(ct.y(), idx));
+    LLVMValueRef ya = ir.gep(ir.f32, c.yScratch() >= 0 ? s : a, ir.add(ct.y(), yIdx));
     if (mask == null) ir.store(value, ya);
     else ir.maskedStore(value, ya, mask);
   }
@@ -335,7 +386,7 @@ final class LlvmKernels {
     int lanes = k.lanes();
     LLVMTypeRef wide = ir.vec(ir.f32, 2 * lanes);
     LLVMValueRef x = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), (long) k.hq() * k.wq()));
-    LLVMValueRef v0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.v())), ir.mul(t.j(), k.tp()));
+    LLVMValueRef v0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.v())), ir.mul(t.j(), 16L * k.tp()));
     LLVMValueRef even = ir.stride(lanes, 2, 0), odd = ir.stride(lanes, 2, 1);
     ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
       LLVMValueRef[][] d = new LLVMValueRef[4][4];
@@ -360,7 +411,7 @@ final class LlvmKernels {
       for (int i = 0; i < 4; i++) {
         LLVMValueRef[] v = {ir.fsub(bt[i][0], bt[i][2]), ir.fadd(bt[i][1], bt[i][2]), ir.fsub(bt[i][2], bt[i][1]), ir.fsub(bt[i][1], bt[i][3])};
         for (int j = 0; j < 4; j++) {
-          LLVMValueRef addr = ir.gep(ir.f32, s, ir.add(at, (long) (i * 4 + j) * k.c() * k.tp()));
+          LLVMValueRef addr = ir.gep(ir.f32, s, ir.add(at, (long) (i * 4 + j) * k.tp()));
           if (mask == null) ir.store(v[j], addr);
           else ir.maskedStore(v[j], addr, mask);
         }
@@ -377,7 +428,7 @@ final class LlvmKernels {
     int lanes = k.lanes();
     LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 2 * lanes);
     long plane = (long) k.oh() * k.ow();
-    LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.m())), ir.mul(t.j(), k.tp()));
+    LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.products())), ir.mul(t.j(), 16L * k.tp()));
     LLVMValueRef y = ir.add(image(k.y(), k.o() * plane, t), ir.mul(t.j(), plane));
     LLVMValueRef r = k.r() >= 0 ? ir.add(image(k.r(), k.o() * plane, t), ir.mul(t.j(), plane)) : null;
     LLVMValueRef bias = ir.splat(loadF(w, ir.add(t.j(), ir.i64(k.bias()))), 2 * lanes);
@@ -385,7 +436,7 @@ final class LlvmKernels {
     ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
       LLVMValueRef at = ir.add(m0, ir.add(ir.mul(ty, k.tw()), tx));
       LLVMValueRef[][] m = new LLVMValueRef[4][4];
-      for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = ir.load(vt, s, ir.add(at, (long) xi * k.o() * k.tp()));
+      for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = ir.load(vt, s, ir.add(at, (long) xi * k.tp()));
       LLVMValueRef[][] u = new LLVMValueRef[2][4];
       for (int j = 0; j < 4; j++) {
         u[0][j] = ir.fadd(ir.fadd(m[0][j], m[1][j]), m[2][j]);
@@ -412,6 +463,121 @@ final class LlvmKernels {
         };
         if (i == 1 && k.oh() % 2 != 0) ir.ifThen(ir.slt(oy, ir.i64(k.oh())), store);
         else store.run();
+      }
+    }));
+  }
+
+  // ---- Winograd F(4x4, 3x3) transforms, vectorized over L consecutive tiles of a tile row ----
+
+  /** Task j of an input transform: channel j of image b. */
+  private void winoIn4(WinogradInput k, Task t) {
+    long plane = (long) k.hq() * k.wq();
+    LLVMValueRef x = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), 16 * plane));
+    LLVMValueRef v0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.v())), ir.mul(t.j(), 36L * k.tp()));
+    winoIn4Body(s, x, v0, ir.i64(k.wq()), ir.i64(plane), ir.i64(k.th()), ir.i64(k.tw()), ir.i64(k.tp()), k.lanes());
+  }
+
+  /**
+   * V = B^T d B of one channel's th x tw tiles (the shapes are literals, as everywhere), B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+   * [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied to columns then rows. The input at s[x] is staged in 4 x 4
+   * stride phases of wq-wide planes {@code plane} floats apart, so element (i, j) of L consecutive tiles is one
+   * plain load; plane xi of the result goes to s[v + xi * tp + tile]. A vector with tiles past the row's last is
+   * stored under a mask.
+   */
+  private void winoIn4Body(LLVMValueRef sp, LLVMValueRef x, LLVMValueRef v0, LLVMValueRef wq, LLVMValueRef plane, LLVMValueRef th, LLVMValueRef tw,
+                           LLVMValueRef tp, int lanes) {
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
+    ir.loop("ty", ir.i64(0), th, 1, ty -> ir.loop("tx", ir.i64(0), tw, lanes, tx -> {
+      LLVMValueRef corner = ir.add(x, ir.add(ir.mul(ty, wq), tx));
+      LLVMValueRef[][] d = new LLVMValueRef[6][6];
+      for (int i = 0; i < 6; i++) {
+        for (int j = 0; j < 6; j++) {
+          LLVMValueRef at = ir.add(ir.add(corner, ir.mul(plane, (i % 4) * 4 + j % 4)), ir.add(ir.mul(wq, i / 4), j / 4));
+          d[i][j] = ir.load(vt, sp, at);
+        }
+      }
+      LLVMValueRef[][] cols = new LLVMValueRef[6][];
+      for (int j = 0; j < 6; j++) cols[j] = inputTransform4(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], lanes);
+      LLVMValueRef[][] v = new LLVMValueRef[6][];
+      for (int i = 0; i < 6; i++) v[i] = inputTransform4(cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i], lanes);
+      LLVMValueRef at = ir.add(v0, ir.add(ir.mul(ty, tw), tx));
+      ir.ifElse(ir.sle(ir.add(tx, lanes), tw), () -> {
+        for (int xi = 0; xi < 36; xi++) ir.store(v[xi / 6][xi % 6], ir.gep(ir.f32, sp, ir.add(at, ir.mul(tp, xi))));
+      }, () -> {
+        LLVMValueRef mask = ir.icmp(LLVMIntSLT, ir.vadd(ir.iota(lanes), ir.splat(LLVMBuildTrunc(ir.b, tx, ir.i32, ""), lanes)),
+            ir.splat(LLVMBuildTrunc(ir.b, tw, ir.i32, ""), lanes));
+        for (int xi = 0; xi < 36; xi++) ir.maskedStore(v[xi / 6][xi % 6], ir.gep(ir.f32, sp, ir.add(at, ir.mul(tp, xi))), mask);
+      });
+    }));
+  }
+
+  /** B^T of F(4x4, 3x3) times one column (d0 .. d5), in 12 operations. */
+  private LLVMValueRef[] inputTransform4(LLVMValueRef d0, LLVMValueRef d1, LLVMValueRef d2, LLVMValueRef d3, LLVMValueRef d4, LLVMValueRef d5,
+                                         int lanes) {
+    LLVMValueRef four = ir.splat(ir.f32(4), lanes), minusFour = ir.splat(ir.f32(-4), lanes), minusFive = ir.splat(ir.f32(-5), lanes);
+    LLVMValueRef a = ir.fma(minusFour, d2, d4), b = ir.fma(minusFour, d1, d3);
+    LLVMValueRef c = ir.fsub(d4, d2), e = ir.fmul(ir.splat(ir.f32(2), lanes), ir.fsub(d3, d1));
+    return new LLVMValueRef[] {ir.fma(minusFive, d2, ir.fma(four, d0, d4)), ir.fadd(a, b), ir.fsub(a, b), ir.fadd(c, e), ir.fsub(c, e),
+        ir.fma(minusFive, d3, ir.fma(four, d1, d5))};
+  }
+
+  /** A^T of F(4x4, 3x3), [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], times one column. */
+  private LLVMValueRef[] outputTransform4(LLVMValueRef[] m, int lanes) {
+    LLVMValueRef p = ir.fadd(m[1], m[2]), q = ir.fsub(m[1], m[2]), r = ir.fadd(m[3], m[4]), u = ir.fsub(m[3], m[4]);
+    return new LLVMValueRef[] {ir.fadd(ir.fadd(m[0], p), r), ir.fma(ir.splat(ir.f32(2), lanes), u, q), ir.fma(ir.splat(ir.f32(4), lanes), r, p),
+        ir.fadd(ir.fma(ir.splat(ir.f32(8), lanes), u, q), m[5])};
+  }
+
+  /** Task j of an output transform: channel j of image b. */
+  private void winoOut4(WinogradOutput k, Task t) {
+    long plane = (long) k.oh() * k.ow();
+    LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.products())), ir.mul(t.j(), 36L * k.tp()));
+    LLVMValueRef y = ir.add(image(k.y(), k.o() * plane, t), ir.mul(t.j(), plane));
+    LLVMValueRef r = k.r() >= 0 ? ir.add(image(k.r(), k.o() * plane, t), ir.mul(t.j(), plane)) : ir.i64(0);
+    LLVMValueRef bias = loadF(w, ir.add(t.j(), ir.i64(k.bias())));
+    winoOut4Body(a, s, m0, y, r, bias, ir.i64(k.oh()), ir.i64(k.ow()), ir.i64(k.th()), ir.i64(k.tw()), ir.i64(k.tp()), k.lanes(), k.r() >= 0,
+        k.relu());
+  }
+
+  /**
+   * Y = A^T M A for L tiles at once ({@link #outputTransform4}) from planes s[m + xi * tp + tile], then the bias,
+   * the residual at a[r] (when {@code residual}) and ReLU (when {@code relu}); the four columns of each output row
+   * are interleaved into one vector of 4L outputs, stored a quarter at a time under the mask of columns that exist.
+   */
+  private void winoOut4Body(LLVMValueRef ap, LLVMValueRef sp, LLVMValueRef m0, LLVMValueRef y, LLVMValueRef r, LLVMValueRef biasScalar,
+                            LLVMValueRef oh, LLVMValueRef ow, LLVMValueRef th, LLVMValueRef tw, LLVMValueRef tp, int lanes, boolean residual, boolean relu) {
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 4 * lanes);
+    LLVMValueRef bias = ir.splat(biasScalar, 4 * lanes);
+    LLVMValueRef zip = ir.interleave(lanes), zip2 = ir.interleave(2 * lanes), iota = ir.iota(4 * lanes);
+    LLVMValueRef ow32 = ir.splat(LLVMBuildTrunc(ir.b, ow, ir.i32, ""), 4 * lanes);
+    ir.loop("ty", ir.i64(0), th, 1, ty -> ir.loop("tx", ir.i64(0), tw, lanes, tx -> {
+      LLVMValueRef at = ir.add(m0, ir.add(ir.mul(ty, tw), tx));
+      LLVMValueRef[][] cols = new LLVMValueRef[6][];
+      for (int j = 0; j < 6; j++) {
+        LLVMValueRef[] col = new LLVMValueRef[6];
+        for (int i = 0; i < 6; i++) col[i] = ir.load(vt, sp, ir.add(at, ir.mul(tp, i * 6 + j)));
+        cols[j] = outputTransform4(col, lanes);
+      }
+      LLVMValueRef first = ir.vadd(iota, ir.splat(LLVMBuildTrunc(ir.b, ir.mul(tx, 4), ir.i32, ""), 4 * lanes));
+      LLVMValueRef mask = ir.icmp(LLVMIntSLT, first, ow32);
+      for (int i = 0; i < 4; i++) {
+        LLVMValueRef[] c = outputTransform4(new LLVMValueRef[] {cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]}, lanes);
+        LLVMValueRef even = LLVMBuildShuffleVector(ir.b, c[0], c[2], zip, ""), odd = LLVMBuildShuffleVector(ir.b, c[1], c[3], zip, "");
+        LLVMValueRef row = ir.fadd(LLVMBuildShuffleVector(ir.b, even, odd, zip2, ""), bias);
+        LLVMValueRef oy = ir.add(ir.mul(ty, 4), i);
+        Runnable store = () -> {
+          for (int quarter = 0; quarter < 4; quarter++) {
+            LLVMValueRef sel = ir.stride(lanes, 1, quarter * lanes);
+            LLVMValueRef v = LLVMBuildShuffleVector(ir.b, row, LLVMGetPoison(wide), sel, "");
+            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), sel, "");
+            LLVMValueRef idx = ir.add(ir.add(ir.mul(oy, ow), ir.mul(tx, 4)), (long) quarter * lanes);
+            if (residual) v = ir.fadd(v, ir.maskedLoad(vt, ir.gep(ir.f32, ap, ir.add(r, idx)), pm));
+            if (relu) v = ir.relu(v);
+            ir.maskedStore(v, ir.gep(ir.f32, ap, ir.add(y, idx)), pm);
+          }
+        };
+        if (i == 0) store.run(); // a tile row's first output row always exists
+        else ir.ifThen(ir.slt(oy, oh), store);
       }
     }));
   }

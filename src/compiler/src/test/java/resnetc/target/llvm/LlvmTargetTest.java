@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
@@ -226,8 +227,8 @@ class LlvmTargetTest {
   }
 
   /**
-   * Convs that run by Winograd F(2x2, 3x3), for 8- and 16-lane CPUs: odd and even planes (partial tiles, partial
-   * tile rows), aligned residual, ReLU. Not bit-exact any more (another summation order): within 1e-5 of the
+   * Convs that run by Winograd, F(4x4, 3x3) or F(2x2, 3x3) as the plane decides, for 8- and 16-lane CPUs: odd and
+   * even planes (partial tiles, partial tile rows), aligned residual, ReLU. Not bit-exact any more (another summation order): within 1e-5 of the
    * interpreter, relative to the largest output.
    */
   @ParameterizedTest
@@ -267,13 +268,23 @@ class LlvmTargetTest {
     assertTrue(err < 1e-5, "relative error " + err);
   }
 
-  /** Where Winograd pays, by the measured rule: ResNet-50's stride-1 3x3 convs, none of CIFAR ResNet-20's. */
+  /**
+   * Where Winograd pays, by the measured rule, and which: every stride-1 3x3 conv with 16+ input channels (not
+   * ResNet-20's 3-channel stem, nor its two convs with an option-A shortcut), F(4x4, 3x3) where a plane has a vector
+   * of 4x4 tiles, else F(2x2, 3x3).
+   */
   @Test
   void winogradWhereItPays() {
-    long r50 = plan(optimized("imagenet/resnet50.resnet"), "x86-64-v3", Winograd.Mode.AUTO).steps().stream().filter(k -> k instanceof Step.WinogradInput).count();
-    long r20 = plan(optimized("cifar/resnet20.resnet"), "x86-64-v3", Winograd.Mode.AUTO).steps().stream().filter(k -> k instanceof Step.WinogradInput).count();
-    assertEquals(13, r50, "the stride-1 3x3 convs of ResNet-50 (the first of stages 2-4 has stride 2)");
-    assertEquals(0, r20);
+    assertEquals(Map.of(4, 11L, 2, 2L), winogradTiles("imagenet/resnet50.resnet", "x86-64-v3"), "56x56 to 14x14 by 4x4 tiles, 7x7 by 2x2");
+    assertEquals(Map.of(4, 11L, 2, 2L), winogradTiles("imagenet/resnet50.resnet", "x86-64-v4"), "14x14 has 16 tiles of 4x4: a 16-lane vector");
+    assertEquals(Map.of(4, 10L, 2, 4L), winogradTiles("cifar/resnet20.resnet", "x86-64-v4"), "32x32 and 16x16 by 4x4 tiles, 8x8 by 2x2");
+    assertEquals(Map.of(2, 14L), winogradTiles("cifar/resnet20.resnet", "jvm"), "the Java target has F(2x2, 3x3) only");
+  }
+
+  private static Map<Integer, Long> winogradTiles(String spec, String cpu) {
+    CpuModel model = cpu.equals("jvm") ? CpuModel.jvm() : CpuModel.x86(cpu, "");
+    return Scheduler.plan(optimized(spec), model, Winograd.Mode.AUTO).steps().stream().filter(k -> k instanceof Step.WinogradInput)
+        .collect(java.util.stream.Collectors.groupingBy(k -> ((Step.WinogradInput) k).m(), java.util.stream.Collectors.counting()));
   }
 
   @Test
