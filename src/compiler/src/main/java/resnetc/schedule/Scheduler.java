@@ -187,10 +187,10 @@ public final class Scheduler {
     TensorType res = n.inputs().size() > 3 ? type(n.input(3)) : null;
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     Tuning.Choice chosen = tuning == null ? null : tuning.choices().get(n.name());
-    if (chosen != null && chosen.winograd() && !Winograd.eligible(f, c, oh, ow, Winograd.Mode.ALWAYS)) {
+    if (chosen != null && chosen.winograd() && !Winograd.eligible(f, c, Winograd.Mode.ALWAYS)) {
       throw new IllegalArgumentException("the tuning record chooses Winograd for %" + n.name() + ", which is not a 3x3 stride-1 conv Winograd applies to");
     }
-    if (chosen != null ? chosen.winograd() : Winograd.eligible(f, c, oh, ow, winograd)) {
+    if (chosen != null ? chosen.winograd() : Winograd.eligible(f, c, winograd)) {
       winograd(n, f, chosen);
       return;
     }
@@ -280,26 +280,18 @@ public final class Scheduler {
     int c = x.dim(1), h = x.dim(2), w = x.dim(3), o = y.dim(1), oh = y.dim(2), ow = y.dim(3);
     int lanes = cpu.lanes(), m = Winograd.outputTile(cpu, oh, ow), a2 = (m + 2) * (m + 2);
     int th = Math.ceilDiv(oh, m), tw = Math.ceilDiv(ow, m), tp = Math.ceilDiv(th * tw, lanes) * lanes;
-    Step.Stage stage;
-    long staged;
-    if (m == 2) {
-      // Zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2 floats past
-      // a row, so the last plane is followed by slack (then V, which it may read and drop).
-      int hq = Math.max(h + 2, 2 * th + 2), wq = w + 2;
-      staged = (long) c * hq * wq + 2L * lanes + 4;
-      stage = new Step.Stage(n.name(), off(n.input(0)), c, h, w, 1, 1, 1, hq, wq, 0, grain((long) hq * wq));
-    } else {
-      // 4 x 4 phases of (th + 1) x (tw + 1): tile (ty, tx) reads phase rows ty, ty + 1 and columns tx, tx + 1; a
-      // vector of L tiles reads up to L floats past the last phase row (slack).
-      int hq = th + 1, wq = tw + 1;
-      staged = 16L * c * hq * wq + 2L * lanes + 4;
-      stage = new Step.Stage(n.name(), off(n.input(0)), c, h, w, 4, 1, 4, hq, wq, 0, grain(16L * hq * wq));
-    }
+    // m = 2: zero-padded planes, tall enough for the last tile row; the transform's loads run up to 2L + 2 floats
+    // past a row. m = 4: 4 x 4 phases of (th + 1) x (tw + 1), tile (ty, tx) reads phase rows ty, ty + 1 and columns
+    // tx, tx + 1; a vector of L tiles reads up to L floats past the last phase row. Either way the staged input is
+    // followed by slack (then V, which such loads may read and drop).
+    int phases = m == 2 ? 1 : 4;
+    int hq = m == 2 ? Math.max(h + 2, 2 * th + 2) : th + 1, wq = m == 2 ? w + 2 : tw + 1;
+    long channelStride = (long) phases * phases * hq * wq, staged = c * channelStride + 2L * lanes + 4;
     long vSize = (long) a2 * c * tp, mSize = (long) a2 * o * tp;
     long perImage = staged + vSize + mSize + 2L * lanes;
     scratch = Math.max(scratch, perImage);
-    steps.add(new Step.Stage(stage.layer(), stage.x(), c, h, w, stage.s(), stage.pad(), stage.phases(), stage.hq(), stage.wq(), perImage, stage.grain()));
-    steps.add(new Step.WinogradInput(n.name(), m, c, stage.hq(), stage.wq(), th, tw, tp, perImage, staged, lanes));
+    steps.add(new Step.Stage(n.name(), off(n.input(0)), c, h, w, phases, 1, phases, hq, wq, perImage, grain(channelStride)));
+    steps.add(new Step.WinogradInput(n.name(), m, c, hq, wq, th, tw, tp, perImage, staged, lanes));
     Step.Tile t = tile(n, chosen, o, tp);
     int pack = pack(o);
     long wOff = blob.add(n.input(1) + "#winograd" + m + "#pack" + pack, (long) a2 * o * c,

@@ -110,7 +110,7 @@ public sealed interface Step {
 
   /**
    * The Winograd input transform V = B^T d B of F(m x m, 3x3): one input channel per task, from its staged
-   * zero-padded input (scratch offset 0 per image) into [a^2][C][tp] at scratch offset {@code v} per image, a = m + 2;
+   * zero-padded input (scratch offset 0 per image) into [C][a^2][tp] at scratch offset {@code v} per image, a = m + 2;
    * tp = th x tw tiles rounded up to whole vectors of {@code lanes}. The staging is one hq x wq plane per channel
    * for m = 2 (tile (ty, tx) starts at row 2ty, column 2tx); for m = 4 it is split into 4 x 4 stride phases of
    * hq x wq each, so that element (i, j) of tile (ty, tx) is phase (i % 4, j % 4) at (ty + i / 4, tx + j / 4): a
@@ -119,18 +119,16 @@ public sealed interface Step {
   record WinogradInput(String layer, int m, int c, int hq, int wq, int th, int tw, int tp, long perImage, long v, int lanes) implements Step {
     public int tasksPerImage() { return c; }
     public String kind() { return "winograd_in"; }
-    public int alpha() { return m + 2; }
   }
 
   /**
    * The Winograd output transform Y = A^T M A of F(m x m, 3x3), then the bias, the residual and ReLU: one output
-   * channel per task, from [a^2][O][tp] at scratch offset {@code products} per image.
+   * channel per task, from [O][a^2][tp] at scratch offset {@code products} per image.
    */
   record WinogradOutput(String layer, int m, long flopsPerImage, long y, int o, int oh, int ow, int th, int tw, int tp, long perImage,
                         long products, long bias, boolean relu, long r, int lanes) implements Step {
     public int tasksPerImage() { return o; }
     public String kind() { return "winograd_out"; }
-    public int alpha() { return m + 2; }
   }
 
   /**

@@ -3,6 +3,7 @@ package resnetc.target.llvm;
 import static org.bytedeco.llvm.global.LLVM.*;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import org.bytedeco.llvm.LLVM.LLVMTypeRef;
 import org.bytedeco.llvm.LLVM.LLVMValueRef;
@@ -137,9 +138,9 @@ final class LlvmKernels {
   }
 
   /**
-   * One channel staged into 4 x 4 stride phases (Winograd F(4x4, 3x3)): the channel's planes zeroed, then each input
-   * row read 4L columns at a time (a masked load: zeros left of the padding and past the row) and split by shuffles
-   * into its four column phases, one vector store each. (The plain {@link #stage} unrolls sixteen strided phase
+   * One channel staged into 4 x 4 stride phases (Winograd F(4x4, 3x3)): each input row read 4L columns at a time
+   * (masked loads: zeros for the padding left of it and past it) and split by shuffles into its four column
+   * phases, a vector store each; the phase rows of padding rows are stored as zeros. (The plain {@link #stage} unrolls sixteen strided phase
    * copies per layer: three times ResNet-20's compile time, and slower.)
    */
   private void stagePhases4(Stage st, Task t) {
@@ -147,11 +148,20 @@ final class LlvmKernels {
     LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 4 * lanes);
     LLVMValueRef src = ir.add(image(st.x(), (long) st.c() * st.h() * st.w(), t), ir.mul(t.j(), (long) st.h() * st.w()));
     LLVMValueRef dst = ir.add(ir.mul(t.b(), st.perImage()), ir.mul(t.j(), st.channelStride()));
-    long floats = st.channelStride(), whole = floats / lanes * lanes;
     LLVMValueRef zeros = LLVMConstNull(vt);
-    ir.loop("zero", ir.i64(0), ir.i64(whole), lanes, i -> ir.store(zeros, ir.gep(ir.f32, s, ir.add(dst, i))));
-    for (long i = whole; i < floats; i++) ir.store(ir.f32(0), s, ir.add(dst, i));
     int blocks = Math.ceilDiv(wq, lanes);
+    // Padded rows outside the image (above it, and below it to the phases' end): their phase rows are zeros.
+    for (int padded = 0; padded < 4 * st.hq(); padded++) {
+      if (padded >= pad && padded < st.h() + pad) continue;
+      long rowStart = (long) (padded % 4) * 4 * st.plane() + (long) (padded / 4) * wq;
+      for (int px = 0; px < 4; px++) {
+        for (int block = 0; block < blocks; block++) {
+          LLVMValueRef at = ir.gep(ir.f32, s, ir.add(dst, rowStart + (long) px * st.plane() + (long) block * lanes));
+          if (block * lanes + lanes <= wq) ir.store(zeros, at);
+          else ir.maskedStore(zeros, at, ir.mask(prefix(lanes, wq - block * lanes)));
+        }
+      }
+    }
     ir.loop("row", ir.i64(0), ir.i64(st.h()), 1, iy -> {
       LLVMValueRef padded = ir.add(iy, pad);
       LLVMValueRef rowBase = ir.add(ir.add(dst, ir.mul(ir.srem(padded, 4), 4L * st.plane())), ir.mul(ir.sdiv(padded, 4), wq));
@@ -163,7 +173,7 @@ final class LlvmKernels {
         // four native-width masked loads (masked loads wider than a register gave wrong lanes with AVX2 code)
         LLVMValueRef[] part = new LLVMValueRef[4];
         for (int q = 0; q < 4; q++) {
-          boolean[] m = java.util.Arrays.copyOfRange(inside, q * lanes, (q + 1) * lanes);
+          boolean[] m = Arrays.copyOfRange(inside, q * lanes, (q + 1) * lanes);
           boolean any = false;
           for (boolean b : m) any |= b;
           part[q] = any ? ir.maskedLoad(vt, ir.gepAnywhere(ir.f32, a, ir.add(from, x0 - pad + (long) q * lanes)), ir.mask(m)) : zeros;
@@ -171,9 +181,7 @@ final class LlvmKernels {
         LLVMValueRef lo = LLVMBuildShuffleVector(ir.b, part[0], part[1], ir.stride(2 * lanes, 1, 0), "");
         LLVMValueRef hi = LLVMBuildShuffleVector(ir.b, part[2], part[3], ir.stride(2 * lanes, 1, 0), "");
         LLVMValueRef v = LLVMBuildShuffleVector(ir.b, lo, hi, ir.stride(4 * lanes, 1, 0), "");
-        boolean[] exists = new boolean[lanes];
-        for (int l = 0; l < lanes; l++) exists[l] = block * lanes + l < wq;
-        LLVMValueRef storeMask = block * lanes + lanes <= wq ? null : ir.mask(exists);
+        LLVMValueRef storeMask = block * lanes + lanes <= wq ? null : ir.mask(prefix(lanes, wq - block * lanes));
         for (int px = 0; px < 4; px++) {
           LLVMValueRef phase = LLVMBuildShuffleVector(ir.b, v, LLVMGetPoison(wide), ir.stride(lanes, 4, px), "");
           LLVMValueRef at = ir.gep(ir.f32, s, ir.add(rowBase, (long) px * st.plane() + (long) block * lanes));
@@ -182,6 +190,13 @@ final class LlvmKernels {
         }
       }
     });
+  }
+
+  /** A mask of {@code lanes} lanes whose first {@code n} are on. */
+  private static boolean[] prefix(int lanes, int n) {
+    boolean[] m = new boolean[lanes];
+    Arrays.fill(m, 0, Math.min(n, lanes), true);
+    return m;
   }
 
   /** s[row + j] = v for j in [from, to). */
@@ -426,7 +441,7 @@ final class LlvmKernels {
    */
   private void winoOut(WinogradOutput k, Task t) {
     int lanes = k.lanes();
-    LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 2 * lanes);
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     long plane = (long) k.oh() * k.ow();
     LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.products())), ir.mul(t.j(), 16L * k.tp()));
     LLVMValueRef y = ir.add(image(k.y(), k.o() * plane, t), ir.mul(t.j(), plane));
@@ -448,19 +463,7 @@ final class LlvmKernels {
         LLVMValueRef c0 = ir.fadd(ir.fadd(u[i][0], u[i][1]), u[i][2]), c1 = ir.fsub(ir.fsub(u[i][1], u[i][2]), u[i][3]);
         LLVMValueRef row = ir.fadd(LLVMBuildShuffleVector(ir.b, c0, c1, zip, ""), bias);
         LLVMValueRef oy = ir.add(ir.mul(ty, 2), i);
-        Runnable store = () -> {
-          // by halves of L lanes: one native masked load and store each (masked loads of 2L lanes gave wrong lanes
-          // with AVX2 code)
-          for (int half = 0; half < 2; half++) {
-            LLVMValueRef sel = ir.stride(lanes, 1, half * lanes);
-            LLVMValueRef v = LLVMBuildShuffleVector(ir.b, row, LLVMGetPoison(wide), sel, "");
-            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), sel, "");
-            LLVMValueRef idx = ir.add(ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 2)), (long) half * lanes);
-            if (r != null) v = ir.fadd(v, ir.maskedLoad(vt, ir.gep(ir.f32, a, ir.add(r, idx)), pm));
-            if (k.relu()) v = ir.relu(v);
-            ir.maskedStore(v, ir.gep(ir.f32, a, ir.add(y, idx)), pm);
-          }
-        };
+        Runnable store = () -> storeOutputRow(k, row, mask, ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 2)), y, r);
         if (i == 1 && k.oh() % 2 != 0) ir.ifThen(ir.slt(oy, ir.i64(k.oh())), store);
         else store.run();
       }
@@ -469,45 +472,37 @@ final class LlvmKernels {
 
   // ---- Winograd F(4x4, 3x3) transforms, vectorized over L consecutive tiles of a tile row ----
 
-  /** Task j of an input transform: channel j of image b. */
+  /**
+   * V = B^T d B for L tiles at once, B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+   * [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied to columns then rows. The input is
+   * staged in 4 x 4 stride phases ({@link #stagePhases4}), so element (i, j) of L consecutive tiles is one plain
+   * load; plane xi of channel j goes to [j][xi][tp].
+   */
   private void winoIn4(WinogradInput k, Task t) {
+    int lanes = k.lanes();
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     long plane = (long) k.hq() * k.wq();
     LLVMValueRef x = ir.add(ir.mul(t.b(), k.perImage()), ir.mul(t.j(), 16 * plane));
     LLVMValueRef v0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.v())), ir.mul(t.j(), 36L * k.tp()));
-    winoIn4Body(s, x, v0, ir.i64(k.wq()), ir.i64(plane), ir.i64(k.th()), ir.i64(k.tw()), ir.i64(k.tp()), k.lanes());
-  }
-
-  /**
-   * V = B^T d B of one channel's th x tw tiles (the shapes are literals, as everywhere), B^T = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
-   * [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], applied to columns then rows. The input at s[x] is staged in 4 x 4
-   * stride phases of wq-wide planes {@code plane} floats apart, so element (i, j) of L consecutive tiles is one
-   * plain load; plane xi of the result goes to s[v + xi * tp + tile]. A vector with tiles past the row's last is
-   * stored under a mask.
-   */
-  private void winoIn4Body(LLVMValueRef sp, LLVMValueRef x, LLVMValueRef v0, LLVMValueRef wq, LLVMValueRef plane, LLVMValueRef th, LLVMValueRef tw,
-                           LLVMValueRef tp, int lanes) {
-    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
-    ir.loop("ty", ir.i64(0), th, 1, ty -> ir.loop("tx", ir.i64(0), tw, lanes, tx -> {
-      LLVMValueRef corner = ir.add(x, ir.add(ir.mul(ty, wq), tx));
+    ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
+      LLVMValueRef corner = ir.add(x, ir.add(ir.mul(ty, k.wq()), tx));
       LLVMValueRef[][] d = new LLVMValueRef[6][6];
       for (int i = 0; i < 6; i++) {
-        for (int j = 0; j < 6; j++) {
-          LLVMValueRef at = ir.add(ir.add(corner, ir.mul(plane, (i % 4) * 4 + j % 4)), ir.add(ir.mul(wq, i / 4), j / 4));
-          d[i][j] = ir.load(vt, sp, at);
-        }
+        for (int j = 0; j < 6; j++) d[i][j] = ir.load(vt, s, ir.add(corner, ((i % 4) * 4 + j % 4) * plane + (long) (i / 4) * k.wq() + j / 4));
       }
       LLVMValueRef[][] cols = new LLVMValueRef[6][];
       for (int j = 0; j < 6; j++) cols[j] = inputTransform4(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], lanes);
-      LLVMValueRef[][] v = new LLVMValueRef[6][];
-      for (int i = 0; i < 6; i++) v[i] = inputTransform4(cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i], lanes);
-      LLVMValueRef at = ir.add(v0, ir.add(ir.mul(ty, tw), tx));
-      ir.ifElse(ir.sle(ir.add(tx, lanes), tw), () -> {
-        for (int xi = 0; xi < 36; xi++) ir.store(v[xi / 6][xi % 6], ir.gep(ir.f32, sp, ir.add(at, ir.mul(tp, xi))));
-      }, () -> {
-        LLVMValueRef mask = ir.icmp(LLVMIntSLT, ir.vadd(ir.iota(lanes), ir.splat(LLVMBuildTrunc(ir.b, tx, ir.i32, ""), lanes)),
-            ir.splat(LLVMBuildTrunc(ir.b, tw, ir.i32, ""), lanes));
-        for (int xi = 0; xi < 36; xi++) ir.maskedStore(v[xi / 6][xi % 6], ir.gep(ir.f32, sp, ir.add(at, ir.mul(tp, xi))), mask);
-      });
+      LLVMValueRef at = ir.add(v0, ir.add(ir.mul(ty, k.tw()), tx));
+      LLVMValueRef mask = k.tw() % lanes == 0 ? null
+          : ir.icmp(LLVMIntSLT, ir.vadd(ir.iota(lanes), ir.splat(LLVMBuildTrunc(ir.b, tx, ir.i32, ""), lanes)), ir.splat(ir.i32(k.tw()), lanes));
+      for (int i = 0; i < 6; i++) {
+        LLVMValueRef[] v = inputTransform4(cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i], lanes);
+        for (int j = 0; j < 6; j++) {
+          LLVMValueRef addr = ir.gep(ir.f32, s, ir.add(at, (long) (i * 6 + j) * k.tp()));
+          if (mask == null) ir.store(v[j], addr);
+          else ir.maskedStore(v[j], addr, mask);
+        }
+      }
     }));
   }
 
@@ -528,58 +523,60 @@ final class LlvmKernels {
         ir.fadd(ir.fma(ir.splat(ir.f32(8), lanes), u, q), m[5])};
   }
 
-  /** Task j of an output transform: channel j of image b. */
+  /**
+   * Y = A^T M A for L tiles at once ({@link #outputTransform4}) from [j][xi][tp], then the bias, the residual and
+   * ReLU; the four columns of each output row are interleaved into one vector of 4L outputs.
+   */
   private void winoOut4(WinogradOutput k, Task t) {
+    int lanes = k.lanes();
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
     long plane = (long) k.oh() * k.ow();
     LLVMValueRef m0 = ir.add(ir.add(ir.mul(t.b(), k.perImage()), ir.i64(k.products())), ir.mul(t.j(), 36L * k.tp()));
     LLVMValueRef y = ir.add(image(k.y(), k.o() * plane, t), ir.mul(t.j(), plane));
-    LLVMValueRef r = k.r() >= 0 ? ir.add(image(k.r(), k.o() * plane, t), ir.mul(t.j(), plane)) : ir.i64(0);
-    LLVMValueRef bias = loadF(w, ir.add(t.j(), ir.i64(k.bias())));
-    winoOut4Body(a, s, m0, y, r, bias, ir.i64(k.oh()), ir.i64(k.ow()), ir.i64(k.th()), ir.i64(k.tw()), ir.i64(k.tp()), k.lanes(), k.r() >= 0,
-        k.relu());
-  }
-
-  /**
-   * Y = A^T M A for L tiles at once ({@link #outputTransform4}) from planes s[m + xi * tp + tile], then the bias,
-   * the residual at a[r] (when {@code residual}) and ReLU (when {@code relu}); the four columns of each output row
-   * are interleaved into one vector of 4L outputs, stored a quarter at a time under the mask of columns that exist.
-   */
-  private void winoOut4Body(LLVMValueRef ap, LLVMValueRef sp, LLVMValueRef m0, LLVMValueRef y, LLVMValueRef r, LLVMValueRef biasScalar,
-                            LLVMValueRef oh, LLVMValueRef ow, LLVMValueRef th, LLVMValueRef tw, LLVMValueRef tp, int lanes, boolean residual, boolean relu) {
-    LLVMTypeRef vt = ir.vec(ir.f32, lanes), wide = ir.vec(ir.f32, 4 * lanes);
-    LLVMValueRef bias = ir.splat(biasScalar, 4 * lanes);
+    LLVMValueRef r = k.r() >= 0 ? ir.add(image(k.r(), k.o() * plane, t), ir.mul(t.j(), plane)) : null;
+    LLVMValueRef bias = ir.splat(loadF(w, ir.add(t.j(), ir.i64(k.bias()))), 4 * lanes);
     LLVMValueRef zip = ir.interleave(lanes), zip2 = ir.interleave(2 * lanes), iota = ir.iota(4 * lanes);
-    LLVMValueRef ow32 = ir.splat(LLVMBuildTrunc(ir.b, ow, ir.i32, ""), 4 * lanes);
-    ir.loop("ty", ir.i64(0), th, 1, ty -> ir.loop("tx", ir.i64(0), tw, lanes, tx -> {
-      LLVMValueRef at = ir.add(m0, ir.add(ir.mul(ty, tw), tx));
+    int rows = k.oh() - 4 * (k.th() - 1); // output rows of the last tile row
+    ir.loop("ty", ir.i64(0), ir.i64(k.th()), 1, ty -> ir.loop("tx", ir.i64(0), ir.i64(k.tw()), lanes, tx -> {
+      LLVMValueRef at = ir.add(m0, ir.add(ir.mul(ty, k.tw()), tx));
       LLVMValueRef[][] cols = new LLVMValueRef[6][];
       for (int j = 0; j < 6; j++) {
         LLVMValueRef[] col = new LLVMValueRef[6];
-        for (int i = 0; i < 6; i++) col[i] = ir.load(vt, sp, ir.add(at, ir.mul(tp, i * 6 + j)));
+        for (int i = 0; i < 6; i++) col[i] = ir.load(vt, s, ir.add(at, (long) (i * 6 + j) * k.tp()));
         cols[j] = outputTransform4(col, lanes);
       }
       LLVMValueRef first = ir.vadd(iota, ir.splat(LLVMBuildTrunc(ir.b, ir.mul(tx, 4), ir.i32, ""), 4 * lanes));
-      LLVMValueRef mask = ir.icmp(LLVMIntSLT, first, ow32);
+      LLVMValueRef mask = ir.icmp(LLVMIntSLT, first, ir.splat(ir.i32(k.ow()), 4 * lanes));
       for (int i = 0; i < 4; i++) {
         LLVMValueRef[] c = outputTransform4(new LLVMValueRef[] {cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], cols[5][i]}, lanes);
         LLVMValueRef even = LLVMBuildShuffleVector(ir.b, c[0], c[2], zip, ""), odd = LLVMBuildShuffleVector(ir.b, c[1], c[3], zip, "");
         LLVMValueRef row = ir.fadd(LLVMBuildShuffleVector(ir.b, even, odd, zip2, ""), bias);
         LLVMValueRef oy = ir.add(ir.mul(ty, 4), i);
-        Runnable store = () -> {
-          for (int quarter = 0; quarter < 4; quarter++) {
-            LLVMValueRef sel = ir.stride(lanes, 1, quarter * lanes);
-            LLVMValueRef v = LLVMBuildShuffleVector(ir.b, row, LLVMGetPoison(wide), sel, "");
-            LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), sel, "");
-            LLVMValueRef idx = ir.add(ir.add(ir.mul(oy, ow), ir.mul(tx, 4)), (long) quarter * lanes);
-            if (residual) v = ir.fadd(v, ir.maskedLoad(vt, ir.gep(ir.f32, ap, ir.add(r, idx)), pm));
-            if (relu) v = ir.relu(v);
-            ir.maskedStore(v, ir.gep(ir.f32, ap, ir.add(y, idx)), pm);
-          }
-        };
-        if (i == 0) store.run(); // a tile row's first output row always exists
-        else ir.ifThen(ir.slt(oy, oh), store);
+        Runnable store = () -> storeOutputRow(k, row, mask, ir.add(ir.mul(oy, k.ow()), ir.mul(tx, 4)), y, r);
+        if (i >= rows) ir.ifThen(ir.slt(oy, ir.i64(k.oh())), store);
+        else store.run();
       }
     }));
+  }
+
+  /**
+   * The end of both output transforms: a row of m L outputs (m = the output tile) from output index {@code at} of
+   * the channel at y, stored L lanes at a time under {@code mask} (the columns that exist), after the residual at
+   * r (when not null) and ReLU. One native masked load and store per L lanes: masked loads wider than a register
+   * gave wrong lanes with AVX2 code.
+   */
+  private void storeOutputRow(WinogradOutput k, LLVMValueRef row, LLVMValueRef mask, LLVMValueRef at, LLVMValueRef y, LLVMValueRef r) {
+    int lanes = k.lanes();
+    LLVMTypeRef vt = ir.vec(ir.f32, lanes);
+    for (int part = 0; part < k.m(); part++) {
+      LLVMValueRef sel = ir.stride(lanes, 1, part * lanes);
+      LLVMValueRef v = LLVMBuildShuffleVector(ir.b, row, LLVMGetPoison(LLVMTypeOf(row)), sel, "");
+      LLVMValueRef pm = LLVMBuildShuffleVector(ir.b, mask, LLVMGetPoison(LLVMTypeOf(mask)), sel, "");
+      LLVMValueRef idx = ir.add(at, (long) part * lanes);
+      if (r != null) v = ir.fadd(v, ir.maskedLoad(vt, ir.gep(ir.f32, a, ir.add(r, idx)), pm));
+      if (k.relu()) v = ir.relu(v);
+      ir.maskedStore(v, ir.gep(ir.f32, a, ir.add(y, idx)), pm);
+    }
   }
 
   // ---- the other layers: plain loops with literal shapes ----
